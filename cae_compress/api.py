@@ -1,0 +1,92 @@
+"""The functions behind the CLI commands, usable from Python as they are.
+
+>>> from cae_compress import api
+>>> api.encode_files(["a.png", "b.jpg"], model_path="logs/dense/run/model.keras")
+0
+>>> api.decode_files(["a.cae"])
+0
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from cae_compress import files
+from cae_compress.errors import CaeError
+
+
+def encode_files(
+    inputs: list[str],
+    output: str | None = None,
+    model: str | None = None,
+    model_path: str | None = None,
+    dtype: str | None = None,
+    compression: str | None = None,
+    force: bool = False,
+    progress: bool | None = None,
+) -> int:
+    """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed)."""
+    from cae_compress import codec, zoo
+    from cae_compress.images import read_image
+
+    dtype = dtype or codec.DEFAULT_DTYPE
+    compression = compression or codec.DEFAULT_COMPRESSION
+    codec.check_options(dtype, compression)
+    jobs = files.plan(inputs, output, ".cae")
+    runtime = zoo.load(model, model_path)
+
+    def work(job: files.Job) -> None:
+        label = "<stdin>" if job.source == files.STDIO else job.source
+        if job.target != files.STDIO and Path(job.target).exists() and not force:
+            raise CaeError(f"{job.target}: already exists (use --force to overwrite)")
+        data = files.read_input(job.source)
+        if not data:
+            raise CaeError(f"{label}: empty input")
+        pixels = read_image(data, label)
+        if pixels.shape[-1] in (2, 4):
+            print(f"cae: warning: {label}: alpha channel dropped (the .cae stores color only)", file=sys.stderr)
+        files.write_output(job.target, codec.encode(runtime, pixels, dtype, compression), force)
+
+    return files.run_jobs(jobs, work, progress, desc="encode")
+
+
+def decode_files(
+    inputs: list[str],
+    output: str | None = None,
+    model: str | None = None,
+    model_path: str | None = None,
+    force: bool = False,
+    progress: bool | None = None,
+) -> int:
+    """Decode ``.cae`` files (or ``-``) to images; the output format follows the output's suffix (PNG by default)."""
+    from cae_compress import codec, zoo
+    from cae_compress import format as fmt
+    from cae_compress.images import format_for_path, image_bytes
+
+    jobs = files.plan(inputs, output, ".png")
+    fixed = zoo.load(model, model_path) if (model or model_path) else None
+    by_name: dict = {}
+
+    def work(job: files.Job) -> None:
+        label = "<stdin>" if job.source == files.STDIO else job.source
+        if job.target != files.STDIO and Path(job.target).exists() and not force:
+            raise CaeError(f"{job.target}: already exists (use --force to overwrite)")
+        data = files.read_input(job.source)
+        header = fmt.parse_header(data, label)
+        runtime = fixed
+        if runtime is None:
+            if header.model_name not in by_name:
+                if header.model_name not in zoo.shipped_models():
+                    raise CaeError(f"{label}: encoded by model '{header.model_name}', which is not shipped with this install; pass --model-path")
+                by_name[header.model_name] = zoo.load(header.model_name)
+            runtime = by_name[header.model_name]
+        pixels = codec.decode(runtime, data, label)
+        fmt_name = "PNG" if job.target == files.STDIO else format_for_path(job.target)
+        try:
+            out = image_bytes(pixels, fmt_name)
+        except (KeyError, OSError, ValueError) as exc:
+            raise CaeError(f"{job.target}: cannot write {fmt_name} ({exc})") from None
+        files.write_output(job.target, out, force)
+
+    return files.run_jobs(jobs, work, progress, desc="decode")

@@ -1,0 +1,170 @@
+"""The ``cae`` command line: a thin Typer layer over :mod:`cae_compress.api` and friends.
+
+Each command parses its flags and calls one library function.  Heavy modules
+(TensorFlow above all) are imported inside the commands, so ``cae --help``
+starts fast.  A :class:`~cae_compress.errors.CaeError` becomes one line on
+stderr and its exit status; nothing else is printed on failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import sys
+from typing import List, Optional
+
+import typer
+
+from cae_compress import __version__
+from cae_compress.errors import CaeError
+
+app = typer.Typer(
+    name="cae",
+    help="Compress images with convolutional autoencoders: train models, encode/decode .cae files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"cae: error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn):
+    """Turn CaeError into one stderr line and its exit code; Ctrl-C into exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CaeError as exc:
+            _fail(exc.message, exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except MemoryError:
+            _fail("out of memory", 1)
+
+    return wrapper
+
+
+def _version(value: bool):
+    if value:
+        print(f"cae_compress {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+):
+    """Compress images with convolutional autoencoders."""
+
+
+# ---------------------------------------------------------------------------- train
+@app.command()
+@handle_errors
+def train(
+    model: str = typer.Option("dense", "--model", "-m", help="Architecture: dense, single-layer or deep."),
+    dataset: str = typer.Option("cifar10", "--dataset", "-d", help="cifar10, mnist, an .npz file (x_train, x_test) or a folder of images."),
+    code_length: int = typer.Option(128, "--code-length", "-c", help="Values in the code of one tile (dense and deep models)."),
+    filters: Optional[int] = typer.Option(None, "--filters", help="Filters of the first convolution [default: 16 dense, 32 single-layer, 32 deep]."),
+    epochs: int = typer.Option(10, "--epochs", "-e", help="Epochs to train."),
+    batch_size: int = typer.Option(128, "--batch-size", "-b", help="Tiles per training step."),
+    optimizer: str = typer.Option("adam", "--optimizer", help="adam, rmsprop or sgd (momentum 0.9)."),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate", "--lr", help="Initial learning rate."),
+    lr_decay: float = typer.Option(1.0, "--lr-decay", help="Exponential decay: the learning rate is multiplied by this every epoch (1 = constant)."),
+    l2_penalty: float = typer.Option(0.0, "--l2-penalty", help="L2 weight decay on the kernels (single-layer: encoding convolution only)."),
+    l1_code: float = typer.Option(0.0, "--l1-code", help="L1 sparsity penalty on the code (dense and deep models)."),
+    grayscale: bool = typer.Option(False, "--grayscale", help="Train on luma only (1 channel)."),
+    tile_size: int = typer.Option(32, "--tile-size", help="Crop size for folder data sets (array data sets use their image size)."),
+    val_split: float = typer.Option(0.1, "--val-split", help="Fraction of the training set held out for validation."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (weights, shuffling, crops)."),
+    run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Run folder [default: logs/<model>/<dataset>-c<code>-<time>]."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the killed run in --run-dir from its last finished epoch (its saved flags apply)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or gpu."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+):
+    """Train an autoencoder; writes a run folder with TensorBoard logs, checkpoints, model and results."""
+    from cae_compress.train import TrainConfig
+    from cae_compress.train import train as run_training
+
+    config = TrainConfig(
+        model=model, dataset=dataset, code_length=code_length, filters=filters, epochs=epochs, batch_size=batch_size,
+        optimizer=optimizer, learning_rate=learning_rate, lr_decay=lr_decay, l2_penalty=l2_penalty, l1_code=l1_code,
+        grayscale=grayscale, tile_size=tile_size, val_split=val_split, seed=seed, device=device,
+    )
+    if not resume:
+        config.validate()  # before TensorFlow loads: bad flags fail fast
+    result = run_training(config, run_dir=run_dir, resume=resume, quiet=quiet, command=shlex.join(["cae", *sys.argv[1:]]))
+    v, t = result.validation, result.test
+    print(f"run folder: {result.run_dir}", file=sys.stderr)
+    print(f"validation: MSE {v['mse']:.2f}  PSNR {v['psnr']:.2f} dB   test: MSE {t['mse']:.2f}  PSNR {t['psnr']:.2f} dB", file=sys.stderr)
+
+
+# --------------------------------------------------------------------- encode/decode
+_MODEL_HELP = "Shipped model by name (see 'cae models')."
+_MODEL_PATH_HELP = "A trained model: model.keras or its run folder."
+
+
+@app.command()
+@handle_errors
+def encode(
+    inputs: List[str] = typer.Argument(..., metavar="IN...", help="Images to encode (any format Pillow reads); '-' reads stdin."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file, folder (several inputs) or '-' for stdout [default: IN with .cae]."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the default shipped model]"),
+    model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
+    dtype: str = typer.Option("float16", "--dtype", help="How codes are stored: float32, float16 or uint8 (quantized with a scale and offset)."),
+    compression: str = typer.Option("auto", "--compression", help="Payload compression: auto (smallest of none/zlib/lzma), none, zlib or lzma."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+):
+    """Encode images to .cae files: codes of the autoencoder, tile by tile."""
+    from cae_compress.api import encode_files
+
+    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force))
+
+
+@app.command()
+@handle_errors
+def decode(
+    inputs: List[str] = typer.Argument(..., metavar="IN...", help=".cae files to decode; '-' reads stdin."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output image (format by suffix: .png, .webp, .jpg, ...), folder or '-' for stdout (PNG) [default: IN with .png]."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the model recorded in the file]"),
+    model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+):
+    """Decode .cae files back to images."""
+    from cae_compress.api import decode_files
+
+    raise typer.Exit(decode_files(inputs, output, model, model_path, force))
+
+
+@app.command()
+@handle_errors
+def models():
+    """List the shipped models."""
+    from cae_compress.zoo import shipped_models
+
+    found = shipped_models()
+    if not found:
+        print("no shipped models in this install (train one with 'cae train')", file=sys.stderr)
+    for name, path in found.items():
+        print(f"{name}\t{path}")
+
+
+@app.command()
+@handle_errors
+def demo(
+    out_dir: str = typer.Option("cae-demo", "--out-dir", "-o", help="Folder for the demo's files."),
+):
+    """Encode and decode the bundled sample image; print size, ratio and PSNR."""
+    from cae_compress.demo import run_demo
+
+    print(run_demo(out_dir).report())
+
+
+def main() -> None:
+    app()

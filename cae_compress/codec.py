@@ -1,0 +1,197 @@
+"""Encode images to ``.cae`` bytes and back: tiling, batching, quantization.
+
+An image of any size is cut into tiles of the model's input size, row by row;
+edge tiles are padded by repeating the last row/column (which reconstructs
+better than zeros) and the decoder crops the padding away.  Tiles go through
+the network in fixed-size batches (the last one padded), so memory stays
+bounded and the codes do not depend on how many tiles an image has.
+
+Channels: a 1-channel model encodes luma; a 3-channel model encodes grayscale
+images as gray RGB and the file records 1 channel, so they decode to
+grayscale again.  Alpha is dropped (the decoded image is opaque).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from cae_compress import format as fmt
+from cae_compress.errors import CaeError
+from cae_compress.images import to_channels
+
+BATCH = 128  # tiles per network call; fixed so codes are byte-identical for any image size
+DEFAULT_DTYPE = "float16"
+DEFAULT_COMPRESSION = "auto"
+
+
+@dataclass
+class EncodeStats:
+    width: int
+    height: int
+    channels: int
+    raw_bytes: int
+    file_bytes: int
+
+    @property
+    def ratio(self) -> float:
+        return self.raw_bytes / self.file_bytes
+
+    @property
+    def bpp(self) -> float:
+        return 8.0 * self.file_bytes / (self.width * self.height)
+
+
+# ------------------------------------------------------------------------- tiling
+def _tile_rows(image: np.ndarray, th: int, tw: int) -> Iterator[np.ndarray]:
+    """Yield each row of tiles, (cols, th, tw, C), edge-padded; one row in memory at a time."""
+    h, w, _ = image.shape
+    cols = -(-w // tw)
+    for y in range(0, h, th):
+        strip = image[y : y + th]
+        strip = np.pad(strip, ((0, th - strip.shape[0]), (0, cols * tw - w), (0, 0)), mode="edge")
+        yield strip.reshape(th, cols, tw, -1).swapaxes(0, 1)
+
+
+def _batches(rows: Iterator[np.ndarray], size: int = BATCH) -> Iterator[tuple[np.ndarray, int]]:
+    """Regroup rows of items into batches of exactly ``size`` (the last padded by repetition) and their real counts."""
+    pending, count = [], 0
+    for row in rows:
+        pending.append(row)
+        count += len(row)
+        while count >= size:
+            block = np.concatenate(pending)
+            yield block[:size], size
+            pending, count = [block[size:]], count - size
+    if count:
+        block = np.concatenate(pending)
+        yield np.concatenate([block, np.repeat(block[-1:], size - count, axis=0)]), count
+
+
+def _run_batched(fn, items: Iterator[np.ndarray], progress=None) -> Iterator[np.ndarray]:
+    """Apply ``fn`` to fixed-size batches of ``items``; yield the results without the padding."""
+    for batch, k in _batches(items):
+        yield np.asarray(fn(batch))[:k]
+        if progress is not None:
+            progress(k)
+
+
+# ------------------------------------------------------------------- quantization
+def quantize(codes: np.ndarray, dtype: str) -> tuple[np.ndarray, float, float]:
+    """Codes as stored: float32, float16, or uint8 with a scale and offset over the whole file."""
+    if dtype == "float32":
+        return codes.astype(np.float32), 1.0, 0.0
+    if dtype == "float16":
+        return codes.astype(np.float16), 1.0, 0.0
+    if dtype == "uint8":
+        lo, hi = float(codes.min()), float(codes.max())
+        scale = float(np.float32((hi - lo) / 255.0)) or 1.0
+        q = np.clip(np.rint((codes - np.float32(lo)) / np.float32(scale)), 0, 255).astype(np.uint8)
+        return q, scale, float(np.float32(lo))
+    raise CaeError(f"unknown code dtype '{dtype}' (choose from: {', '.join(fmt.DTYPE_CODES)})")
+
+
+def check_options(dtype: str, compression: str) -> None:
+    """Raise :class:`CaeError` for an unknown code dtype or payload compression."""
+    if dtype not in fmt.DTYPE_CODES:
+        raise CaeError(f"unknown code dtype '{dtype}' (choose from: {', '.join(fmt.DTYPE_CODES)})")
+    _compress_choice(compression)
+
+
+def _compress_choice(compression: str) -> list[str]:
+    if compression == "auto":
+        return ["none", "zlib", "lzma"]
+    if compression not in fmt.COMPRESSION_CODES:
+        raise CaeError(f"unknown compression '{compression}' (choose from: auto, {', '.join(fmt.COMPRESSION_CODES)})")
+    return [compression]
+
+
+# ------------------------------------------------------------------------ encode
+def prepare(pixels: np.ndarray, model_channels: int) -> tuple[np.ndarray, int]:
+    """The pixels the model sees and the channel count the decoded image gets back."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    src_channels = pixels.shape[-1]
+    out_channels = 1 if src_channels in (1, 2) or model_channels == 1 else 3
+    return to_channels(pixels, model_channels), out_channels
+
+
+def encode_codes(model, pixels: np.ndarray, progress=None) -> tuple[np.ndarray, int]:
+    """Float32 codes (n_tiles, code_length) of an (H, W, C) uint8 image, and the output channel count."""
+    th, tw, mc = model.tile_shape
+    x, out_channels = prepare(pixels, mc)
+    h, w, _ = x.shape
+    if h == 0 or w == 0:
+        raise CaeError("image has no pixels")
+    n = (-(-h // th)) * (-(-w // tw))
+    codes = np.concatenate(list(_run_batched(model.encode_tiles, _tile_rows(x, th, tw), progress)))
+    return codes.reshape(n, -1).astype(np.float32), out_channels
+
+
+def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: str = DEFAULT_COMPRESSION, progress=None) -> bytes:
+    """The ``.cae`` bytes of an (H, W, C) uint8 image under ``model`` (a runtime model, see ``runtime``)."""
+    methods = _compress_choice(compression)
+    codes, out_channels = encode_codes(model, pixels, progress)
+    stored, scale, offset = quantize(codes, dtype)
+    th, tw, _ = model.tile_shape
+    h, w = pixels.shape[:2]
+    best = None
+    for method in methods:
+        header = fmt.Header(
+            width=w, height=h, channels=out_channels, tile_height=th, tile_width=tw, code_length=codes.shape[1],
+            dtype=dtype, compression=method, scale=scale, offset=offset, fingerprint=model.fingerprint, model_name=model.name,
+        )
+        data = fmt.pack(header, stored)
+        if best is None or len(data) < len(best):
+            best = data
+    return best
+
+
+# ------------------------------------------------------------------------ decode
+def check_model(header: fmt.Header, model, label: str) -> None:
+    """Refuse a model that did not make the file, naming the one that did."""
+    if header.fingerprint != model.fingerprint:
+        made_by = f"model '{header.model_name}'" if header.model_name else "another model"
+        raise CaeError(f"{label}: encoded by {made_by} (fingerprint {header.fingerprint.hex()}), not by '{model.name}' ({model.fingerprint.hex()})")
+    th, tw, _ = model.tile_shape
+    if (header.tile_height, header.tile_width, header.code_length) != (th, tw, model.code_length):
+        raise CaeError(f"{label}: tile {header.tile_height}x{header.tile_width} / code length {header.code_length} do not match the model")
+
+
+def decode_codes(model, codes: np.ndarray, width: int, height: int, channels: int, progress=None) -> np.ndarray:
+    """Reassemble the (height, width, channels) uint8 image from per-tile codes."""
+    th, tw, mc = model.tile_shape
+    rows, cols = -(-height // th), -(-width // tw)
+    out = np.empty((height, width, mc), np.uint8)
+    row_codes = (codes[r * cols : (r + 1) * cols] for r in range(rows))
+    r = 0
+    pending = []
+    for tiles in _run_batched(model.decode_tiles, row_codes, progress):
+        pending.append(tiles)
+        buffered = sum(len(t) for t in pending)
+        while buffered >= cols and r < rows:
+            block = np.concatenate(pending)
+            row, rest = block[:cols], block[cols:]
+            strip = row.swapaxes(0, 1).reshape(th, cols * tw, mc)
+            y = r * th
+            out[y : y + th] = strip[: min(th, height - y), :width]
+            r += 1
+            pending, buffered = [rest], len(rest)
+    return to_channels(out, channels) if channels != mc else out
+
+
+def decode(model, data: bytes, label: str = "<input>", progress=None) -> np.ndarray:
+    """The uint8 image (H, W, C) of ``.cae`` bytes, checked against ``model``."""
+    header, codes = fmt.unpack(data, label)
+    check_model(header, model, label)
+    return decode_codes(model, codes, header.width, header.height, header.channels, progress)
+
+
+def reconstruct(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE) -> np.ndarray:
+    """What ``decode(encode(pixels))`` gives, computed in memory without a file."""
+    codes, out_channels = encode_codes(model, pixels)
+    stored, scale, offset = quantize(codes, dtype)
+    values = stored.astype(np.float32) * np.float32(scale) + np.float32(offset) if dtype == "uint8" else stored.astype(np.float32)
+    return decode_codes(model, values, pixels.shape[1], pixels.shape[0], out_channels)

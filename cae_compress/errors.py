@@ -1,0 +1,17 @@
+"""The one exception type the CLI turns into a clean error line and exit code."""
+
+BAD_INPUT = 2
+FAILURE = 1
+
+
+class CaeError(Exception):
+    """A problem the user can act on: shown as one line on stderr, no traceback.
+
+    ``exit_code`` is 2 for bad input (a file, a flag, a data set) and 1 for a
+    run that failed on good input (a NaN loss, say).
+    """
+
+    def __init__(self, message: str, exit_code: int = BAD_INPUT):
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code

@@ -1,0 +1,174 @@
+"""The ``.cae`` file: a fixed 76-byte header, then the payload of codes.
+
+``docs/format.md`` documents every byte; this module is the one place that
+reads and writes them.  Integers are little-endian; nothing is pickled.
+Readers check, in this order: length, magic, version, CRC-32, then each field,
+and refuse absurd dimensions before allocating anything.
+"""
+
+from __future__ import annotations
+
+import lzma
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from cae_compress.errors import CaeError
+
+MAGIC = b"\x89CAE"
+VERSION = 1
+HEADER = struct.Struct("<4sBBBBIIHHIff8s24sQI")
+HEADER_SIZE = HEADER.size  # 76
+assert HEADER_SIZE == 76
+
+DTYPES = {0: "float32", 1: "float16", 2: "uint8"}
+DTYPE_CODES = {v: k for k, v in DTYPES.items()}
+COMPRESSIONS = {0: "none", 1: "zlib", 2: "lzma"}
+COMPRESSION_CODES = {v: k for k, v in COMPRESSIONS.items()}
+
+MAX_PIXELS = 256 * 1024 * 1024  # the same bound as for input images
+MAX_SIDE = 1 << 20
+MAX_TILE_SIDE = 4096
+MAX_CODE_LENGTH = 1 << 24
+MAX_PAYLOAD = 1 << 32
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the header of a ``.cae`` file says; see ``docs/format.md``."""
+
+    width: int
+    height: int
+    channels: int
+    tile_height: int
+    tile_width: int
+    code_length: int
+    dtype: str = "float32"
+    compression: str = "none"
+    scale: float = 1.0
+    offset: float = 0.0
+    fingerprint: bytes = b"\0" * 8
+    model_name: str = ""
+    version: int = VERSION
+
+    @property
+    def tiles(self) -> tuple[int, int]:
+        """Rows and columns of tiles covering the image."""
+        return -(-self.height // self.tile_height), -(-self.width // self.tile_width)
+
+    @property
+    def n_tiles(self) -> int:
+        rows, cols = self.tiles
+        return rows * cols
+
+    @property
+    def raw_payload_size(self) -> int:
+        return self.n_tiles * self.code_length * np.dtype(self.dtype).itemsize
+
+
+def _crc(header_without_crc: bytes, payload: bytes) -> int:
+    return zlib.crc32(payload, zlib.crc32(header_without_crc)) & 0xFFFFFFFF
+
+
+def pack(header: Header, codes: np.ndarray) -> bytes:
+    """Serialize ``codes`` ((n_tiles, code_length), already in ``header.dtype``) into file bytes."""
+    raw = np.ascontiguousarray(codes, dtype=np.dtype(header.dtype).newbyteorder("<")).tobytes()
+    if len(raw) != header.raw_payload_size:
+        raise ValueError(f"codes hold {len(raw)} bytes, the header says {header.raw_payload_size}")
+    if header.compression == "zlib":
+        payload = zlib.compress(raw, 9)
+    elif header.compression == "lzma":
+        payload = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9}])
+    else:
+        payload = raw
+    name = header.model_name.encode("ascii", "replace")[:24]
+    fields = (
+        MAGIC, header.version, DTYPE_CODES[header.dtype], COMPRESSION_CODES[header.compression], header.channels,
+        header.width, header.height, header.tile_height, header.tile_width, header.code_length,
+        header.scale, header.offset, header.fingerprint, name, len(payload),
+    )
+    head = HEADER.pack(*fields, 0)[:-4]
+    return head + struct.pack("<I", _crc(head, payload)) + payload
+
+
+def _decompress(kind: str, payload: bytes, expected: int, label: str) -> bytes:
+    """Inflate at most ``expected`` bytes: a decompression bomb stops there."""
+    try:
+        if kind == "zlib":
+            d = zlib.decompressobj()
+            raw = d.decompress(payload, expected)
+            extra = d.decompress(d.unconsumed_tail, 1) if len(raw) == expected else b""
+            complete = d.eof and not d.unused_data
+        elif kind == "lzma":
+            d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
+            raw = d.decompress(payload, max_length=expected)
+            extra = d.decompress(b"", max_length=1) if len(raw) == expected and not d.eof else b""
+            complete = d.eof and not d.unused_data
+        else:
+            raw, extra, complete = payload, b"", True
+    except (zlib.error, lzma.LZMAError, EOFError) as exc:
+        raise CaeError(f"{label}: corrupt payload ({exc})") from None
+    if extra:
+        raise CaeError(f"{label}: payload inflates to more than the {expected} bytes of codes the header says")
+    if len(raw) != expected or not complete:
+        raise CaeError(f"{label}: payload holds {len(raw)} bytes of codes, the header says {expected}")
+    return raw
+
+
+def parse_header(data: bytes, label: str = "<input>") -> Header:
+    """Check and read the header of ``data`` (the whole file): magic, version, CRC, then fields."""
+    if len(data) == 0:
+        raise CaeError(f"{label}: empty file")
+    if len(data) < 4 or data[:4] != MAGIC:
+        raise CaeError(f"{label}: not a .cae file (bad magic bytes)")
+    if len(data) < 5:
+        raise CaeError(f"{label}: truncated .cae file ({len(data)} bytes, the header alone is {HEADER_SIZE})")
+    version = data[4]
+    if version > VERSION:
+        raise CaeError(f"{label}: .cae format version {version} is newer than this cae reads ({VERSION}); upgrade cae_compress")
+    if version < 1:
+        raise CaeError(f"{label}: unknown .cae format version {version}")
+    if len(data) < HEADER_SIZE:
+        raise CaeError(f"{label}: truncated .cae file ({len(data)} bytes, the header alone is {HEADER_SIZE})")
+    (_, _, dtype, comp, channels, width, height, th, tw, code_length, scale, offset, fp, name, payload_len, crc) = HEADER.unpack_from(data)
+    if HEADER_SIZE + payload_len != len(data):
+        what = "truncated" if HEADER_SIZE + payload_len > len(data) else "has trailing bytes"
+        raise CaeError(f"{label}: .cae file {what} ({len(data)} bytes, the header says {HEADER_SIZE + payload_len})")
+    if _crc(data[: HEADER_SIZE - 4], data[HEADER_SIZE:]) != crc:
+        raise CaeError(f"{label}: checksum mismatch, the file is corrupted")
+    if dtype not in DTYPES:
+        raise CaeError(f"{label}: unknown code dtype {dtype}")
+    if comp not in COMPRESSIONS:
+        raise CaeError(f"{label}: unknown payload compression {comp}")
+    if channels not in (1, 3):
+        raise CaeError(f"{label}: unsupported channel count {channels}")
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE) or width * height > MAX_PIXELS:
+        raise CaeError(f"{label}: declared size {width}x{height} is out of range (at most {MAX_PIXELS} pixels)")
+    if not (0 < th <= MAX_TILE_SIDE and 0 < tw <= MAX_TILE_SIDE) or not 0 < code_length <= MAX_CODE_LENGTH:
+        raise CaeError(f"{label}: declared tile {th}x{tw} or code length {code_length} is out of range")
+    if not (np.isfinite(scale) and np.isfinite(offset)):
+        raise CaeError(f"{label}: quantization scale/offset are not finite")
+    header = Header(
+        width=width, height=height, channels=channels, tile_height=th, tile_width=tw, code_length=code_length,
+        dtype=DTYPES[dtype], compression=COMPRESSIONS[comp], scale=float(scale), offset=float(offset),
+        fingerprint=fp, model_name=name.rstrip(b"\0").decode("ascii", "replace"), version=version,
+    )
+    if header.raw_payload_size > MAX_PAYLOAD:
+        raise CaeError(f"{label}: declared payload of {header.raw_payload_size} bytes is out of range")
+    return header
+
+
+def unpack(data: bytes, label: str = "<input>") -> tuple[Header, np.ndarray]:
+    """Parse a whole ``.cae`` file into its header and float32 codes (n_tiles, code_length)."""
+    header = parse_header(data, label)
+    raw = _decompress(header.compression, data[HEADER_SIZE:], header.raw_payload_size, label)
+    codes = np.frombuffer(raw, dtype=np.dtype(header.dtype).newbyteorder("<")).reshape(header.n_tiles, header.code_length)
+    if header.dtype == "uint8":
+        values = codes.astype(np.float32) * np.float32(header.scale) + np.float32(header.offset)
+    else:
+        values = codes.astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        raise CaeError(f"{label}: codes contain NaN or infinity")
+    return header, values

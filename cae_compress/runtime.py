@@ -1,0 +1,40 @@
+"""Models for inference: tiles in, codes out, and back, behind one small interface.
+
+The codec only needs ``name``, ``fingerprint``, ``tile_shape``,
+``code_length``, ``encode_tiles(uint8 tiles) -> float32 codes`` and
+``decode_tiles(codes) -> uint8 tiles``.  :class:`KerasModel` provides them on
+top of a trained :class:`cae_compress.models.CAE` with TensorFlow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NAME_BYTES = 24  # the .cae header keeps this many bytes of the model name
+
+
+class KerasModel:
+    """Inference with TensorFlow through the CAE's encoder and decoder, called directly."""
+
+    def __init__(self, cae, name: str):
+        from cae_compress.models import fingerprint
+
+        self.cae = cae
+        self.name = name.encode("ascii", "replace")[:NAME_BYTES].decode("ascii")
+        self.fingerprint = fingerprint(cae)
+        self.tile_shape = cae.tile_shape
+        self.code_shape = cae.code_shape
+        self.code_length = cae.code_length
+        self.value_range = cae.value_range
+
+    def encode_tiles(self, tiles: np.ndarray) -> np.ndarray:
+        from cae_compress.models import to_model_range
+
+        codes = self.cae.encoder(to_model_range(tiles, self.value_range), training=False)
+        return np.asarray(codes, np.float32).reshape(len(tiles), -1)
+
+    def decode_tiles(self, codes: np.ndarray) -> np.ndarray:
+        from cae_compress.models import from_model_range
+
+        x = np.asarray(codes, np.float32).reshape(len(codes), *self.code_shape)
+        return from_model_range(self.cae.decoder(x, training=False), self.value_range)

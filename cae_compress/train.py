@@ -1,0 +1,324 @@
+"""Training runs: one folder per run, everything done through Keras callbacks.
+
+A run folder (``logs/<model>/<run-name>/`` by default) holds:
+
+* ``run.json``: the configuration, the command, versions and the run's status;
+* ``tensorboard/``: train and validation loss, MSE and PSNR per epoch, and
+  input-vs-reconstruction images of validation tiles each epoch;
+* ``history.csv``: the same scalars as a table;
+* ``backup/``: Keras ``BackupAndRestore`` state while the run is unfinished,
+  so ``--resume`` continues a killed run at the epoch where it stopped;
+* ``model.keras``: the best model by validation loss, what ``--model-path``
+  loads;
+* ``validation_results.json`` and ``test_results.json``: MSE (0-255 scale),
+  PSNR (mean of per-image PSNR, dB) of the uint8 reconstructions, the training
+  loss, and the published single-layer metric (MSE/2 on the [-1, 1] scale).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import json
+import math
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cae_compress import __version__
+from cae_compress.errors import FAILURE, CaeError
+from cae_compress.metrics import reconstruction_metrics
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+DEVICES = ("auto", "cpu", "gpu")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved as ``run.json``."""
+
+    model: str = "dense"
+    dataset: str = "cifar10"
+    code_length: int = 128
+    filters: int | None = None
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    lr_decay: float = 1.0
+    l2_penalty: float = 0.0
+    l1_code: float = 0.0
+    grayscale: bool = False
+    tile_size: int = 32
+    val_split: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        from cae_compress.models import check_architecture
+
+        check_architecture(self.model)
+        if self.code_length <= 0:
+            raise CaeError(f"--code-length must be positive, got {self.code_length}")
+        if self.epochs <= 0:
+            raise CaeError(f"--epochs must be positive, got {self.epochs}")
+        if self.batch_size <= 0:
+            raise CaeError(f"--batch-size must be positive, got {self.batch_size}")
+        if self.optimizer not in OPTIMIZERS:
+            raise CaeError(f"unknown optimizer '{self.optimizer}' (choose from: {', '.join(OPTIMIZERS)})")
+        if not self.learning_rate > 0:
+            raise CaeError(f"--learning-rate must be positive, got {self.learning_rate}")
+        if not 0 < self.lr_decay <= 1:
+            raise CaeError(f"--lr-decay must be in (0, 1] (1 = no decay), got {self.lr_decay}")
+        if self.device not in DEVICES:
+            raise CaeError(f"unknown device '{self.device}' (choose from: {', '.join(DEVICES)})")
+        if self.filters is not None and self.filters <= 0:
+            raise CaeError(f"--filters must be positive, got {self.filters}")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    history: dict
+    validation: dict
+    test: dict
+
+
+# ------------------------------------------------------------------------ helpers
+def default_run_dir(config: TrainConfig, root: str | Path = "logs") -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    data = Path(config.dataset).stem if config.dataset not in ("cifar10", "mnist") else config.dataset
+    length = f"-c{config.code_length}" if config.model != "single-layer" else ""
+    return Path(root) / config.model / f"{data}{length}-{stamp}"
+
+
+def select_device(device: str) -> None:
+    """Hide GPUs for ``cpu``; insist on one for ``gpu``; ``auto`` uses what is there."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise CaeError("--device gpu: TensorFlow sees no GPU on this machine")
+    if device == "cpu" and gpus:
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:  # devices already initialised in this process
+            pass
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    lr = config.learning_rate
+    if config.lr_decay < 1:
+        lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=steps_per_epoch, decay_rate=config.lr_decay)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(lr)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    return keras.optimizers.SGD(lr, momentum=0.9)
+
+
+def make_tf_dataset(tiles, value_range, batch_size: int, shuffle_seed: int | None = None):
+    """A ``tf.data`` pipeline of (x, x) batches in the model's value range.
+
+    ``tiles`` is a uint8 array, or a callable returning a fresh array per epoch
+    (random crops of a folder).  Autotune is off: with it on, ``fit`` stalls for
+    seconds at the end of each epoch on small machines.
+    """
+    import tensorflow as tf
+
+    lo, hi = value_range
+    if callable(tiles):
+        first = tiles()
+        pending = [first]
+
+        def gen():
+            yield from (pending.pop() if pending else tiles())
+
+        ds = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec(first.shape[1:], tf.uint8))
+        n = len(first)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(tiles)
+        n = len(tiles)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(min(n, 50_000), seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def scale(x):
+        x = tf.cast(x, tf.float32) * ((hi - lo) / 255.0) + lo
+        return x, x
+
+    ds = ds.batch(batch_size).map(scale).prefetch(2)
+    if callable(tiles):  # a generator's length is unknown to Keras until told
+        ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
+
+def _reconstruction_callback(model, x_val_scaled, log_dir: Path, every: int = 1):
+    """Write input | reconstruction image pairs of a few validation tiles to TensorBoard."""
+    import keras
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(log_dir))
+    lo, hi = model.value_range
+    sample = x_val_scaled[:8]
+
+    class Reconstructions(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch % every:
+                return
+            recon = np.clip(model(sample, training=False).numpy(), lo, hi)
+            pairs = np.concatenate([sample, recon], axis=2)
+            with writer.as_default():
+                tf.summary.image("input | reconstruction", (pairs - lo) / (hi - lo), step=epoch, max_outputs=len(pairs))
+            writer.flush()
+
+    return Reconstructions()
+
+
+class NaNLoss(Exception):
+    pass
+
+
+def _nan_callback():
+    import keras
+
+    class StopOnNaN(keras.callbacks.Callback):
+        """Like ``TerminateOnNaN``, but raises so the run ends with a clear message."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise NaNLoss(f"loss became {float(loss)} at batch {batch}")
+
+    return StopOnNaN()
+
+
+def _best_val_loss(history_csv: Path) -> float | None:
+    if not history_csv.is_file():
+        return None
+    with history_csv.open() as f:
+        values = [float(r["val_loss"]) for r in csv.DictReader(f) if r.get("val_loss")]
+    return min(values) if values else None
+
+
+def evaluate(model, tiles: np.ndarray, batch_size: int = 256) -> dict:
+    """Loss and pixel metrics of ``model`` on uint8 ``tiles`` (reconstructions rounded to uint8)."""
+    from cae_compress.models import from_model_range, to_model_range
+
+    x = to_model_range(tiles, model.value_range)
+    recon = np.concatenate([model(x[i : i + batch_size], training=False).numpy() for i in range(0, len(x), batch_size)])
+    loss = model.loss_scale * float(np.mean(np.square(recon - x)))
+    return {"loss": loss, **reconstruction_metrics(tiles, from_model_range(recon, model.value_range)), "tiles": int(len(tiles))}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- train
+def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False, quiet: bool = False, command: str | None = None) -> TrainResult:
+    """Train ``config`` into ``run_dir``; with ``resume``, continue the run saved there.
+
+    On resume the configuration is read back from ``run_dir/run.json`` (the
+    ``config`` passed in is ignored) and training goes on from the last
+    finished epoch.
+    """
+    if resume:
+        if run_dir is None:
+            raise CaeError("--resume needs --run-dir: the folder of the run to continue")
+        run_dir = Path(run_dir)
+        meta_path = run_dir / "run.json"
+        if not meta_path.is_file():
+            raise CaeError(f"{run_dir}: not a run folder (no run.json), nothing to resume")
+        meta = json.loads(meta_path.read_text())
+        config = TrainConfig(**meta["config"])
+    else:
+        config.validate()
+        run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise CaeError(f"{run_dir}: run folder already exists; use --resume to continue it or another --run-dir")
+
+    # Everything that can fail on bad input happens before the run folder is made.
+    from cae_compress.data import load_dataset
+
+    dataset = load_dataset(config.dataset, grayscale=config.grayscale, val_split=config.val_split, tile_size=config.tile_size)
+
+    from cae_compress._tf import tf
+    import keras
+
+    from cae_compress.models import build_model, pixel_metrics, reconstruction_loss, save_model, to_model_range
+
+    select_device(config.device)
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config.model, dataset.tile_shape, config.code_length, config.filters, config.l2_penalty, config.l1_code)
+
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        meta = {
+            "config": dataclasses.asdict(config),
+            "command": command,
+            "created": datetime.datetime.now().isoformat(timespec="seconds"),
+            "versions": {"cae_compress": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
+            "dataset": {"name": dataset.name, "tile_shape": list(dataset.tile_shape), "train": dataset.train_size, "validation": len(dataset.x_val), "test": len(dataset.x_test)},
+            "model": {"arch": model.arch, "code_shape": list(model.code_shape), "code_length": model.code_length, "parameters": int(model.count_params()), "value_range": list(model.value_range)},
+            "status": "running",
+        }
+    meta["status"] = "running"
+    _write_json(run_dir / "run.json", meta)
+
+    steps = math.ceil(dataset.train_size / config.batch_size)
+    model.compile(optimizer=_optimizer(config, steps), loss=reconstruction_loss(model.loss_scale), metrics=pixel_metrics(model.value_range))
+
+    rng = np.random.default_rng(config.seed)
+    train_source = dataset.x_train if dataset.x_train is not None else (lambda: dataset.train_tiles(rng))
+    train_ds = make_tf_dataset(train_source, model.value_range, config.batch_size, shuffle_seed=config.seed)
+    x_val = to_model_range(dataset.x_val, model.value_range)
+    val_ds = make_tf_dataset(dataset.x_val, model.value_range, max(config.batch_size, 256))
+
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "model.keras"), monitor="val_loss", save_best_only=True, initial_value_threshold=_best_val_loss(run_dir / "history.csv")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
+        keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
+        _reconstruction_callback(model, x_val, run_dir / "tensorboard" / "images"),
+        _nan_callback(),
+    ]
+    if not quiet:
+        from tqdm.keras import TqdmCallback
+
+        callbacks.append(TqdmCallback(epochs=config.epochs, data_size=dataset.train_size, batch_size=config.batch_size, verbose=1 if sys.stderr.isatty() else 0, file=sys.stderr, dynamic_ncols=True, leave=False))
+
+    try:
+        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False)
+    except NaNLoss as exc:
+        meta["status"] = "failed: NaN loss"
+        _write_json(run_dir / "run.json", meta)
+        raise CaeError(f"training stopped: {exc}; try a lower --learning-rate (run folder: {run_dir})", FAILURE) from None
+    except BaseException:
+        if created and _best_val_loss(run_dir / "history.csv") is None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # no epoch finished: nothing worth keeping
+        raise
+
+    from cae_compress.models import load_model
+
+    best = load_model(run_dir / "model.keras") if (run_dir / "model.keras").exists() else model
+    if not (run_dir / "model.keras").exists():
+        save_model(model, run_dir / "model.keras")
+    validation = evaluate(best, dataset.x_val)
+    test = evaluate(best, dataset.x_test)
+    _write_json(run_dir / "validation_results.json", validation)
+    _write_json(run_dir / "test_results.json", test)
+    meta["status"] = "finished"
+    meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    _write_json(run_dir / "run.json", meta)
+    return TrainResult(run_dir, {k: [float(v) for v in vs] for k, vs in history.history.items()}, validation, test)
