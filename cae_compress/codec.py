@@ -3,8 +3,9 @@
 An image of any size is cut into tiles of the model's input size, row by row;
 edge tiles are padded by repeating the last row/column (which reconstructs
 better than zeros) and the decoder crops the padding away.  Tiles go through
-the network in fixed-size batches (the last one padded), so memory stays
-bounded and the codes do not depend on how many tiles an image has.
+the network in batches of at most 128 (the last padded to a multiple of 8,
+never 1), so memory stays bounded and the codes do not depend on how many
+tiles an image has.
 
 Channels: a 1-channel model encodes luma; a 3-channel model encodes grayscale
 images as gray RGB and the file records 1 channel, so they decode to
@@ -22,8 +23,9 @@ from cae_compress import format as fmt
 from cae_compress.errors import CaeError
 from cae_compress.images import to_channels
 
-BATCH = 128  # tiles per network call; fixed so codes are byte-identical for any image size
-DEFAULT_DTYPE = "float16"
+BATCH = 128  # tiles per network call, at most
+MIN_BATCH = 8  # batches are padded to a multiple of this: never batch size 1, whose float results differ
+DEFAULT_DTYPE = "uint8"
 DEFAULT_COMPRESSION = "auto"
 
 
@@ -56,7 +58,11 @@ def _tile_rows(image: np.ndarray, th: int, tw: int) -> Iterator[np.ndarray]:
 
 
 def _batches(rows: Iterator[np.ndarray], size: int = BATCH) -> Iterator[tuple[np.ndarray, int]]:
-    """Regroup rows of items into batches of exactly ``size`` (the last padded by repetition) and their real counts."""
+    """Regroup rows of items into batches of ``size`` and their real counts.
+
+    The last batch is padded by repetition to a multiple of :data:`MIN_BATCH`,
+    so a one-tile image costs 8 tiles of work rather than 128.
+    """
     pending, count = [], 0
     for row in rows:
         pending.append(row)
@@ -67,7 +73,8 @@ def _batches(rows: Iterator[np.ndarray], size: int = BATCH) -> Iterator[tuple[np
             pending, count = [block[size:]], count - size
     if count:
         block = np.concatenate(pending)
-        yield np.concatenate([block, np.repeat(block[-1:], size - count, axis=0)]), count
+        padded = -(-count // MIN_BATCH) * MIN_BATCH
+        yield np.concatenate([block, np.repeat(block[-1:], padded - count, axis=0)]), count
 
 
 def _run_batched(fn, items: Iterator[np.ndarray], progress=None) -> Iterator[np.ndarray]:

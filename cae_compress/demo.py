@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SAMPLE = Path(__file__).resolve().parent / "assets" / "sample.png"
+DEMO_EPOCHS = 40
 
 
 @dataclass
@@ -45,7 +46,7 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cae_compress"
 
 
-def demo_model_path(quiet: bool = False) -> Path:
+def demo_model_path(quiet: bool = False, epochs: int = DEMO_EPOCHS) -> Path:
     """The small demo model, trained on the sample image on first use."""
     path = _cache_dir() / "demo-model"
     if (path / "model.keras").is_file():
@@ -57,12 +58,12 @@ def demo_model_path(quiet: bool = False) -> Path:
         import shutil
 
         shutil.rmtree(path)
-    config = TrainConfig(model="dense", dataset=str(SAMPLE.parent), code_length=64, epochs=40, batch_size=32, learning_rate=2e-3)
+    config = TrainConfig(model="dense", dataset=str(SAMPLE.parent), code_length=64, epochs=epochs, batch_size=32, learning_rate=2e-3)
     train(config, run_dir=path, quiet=quiet)
     return path
 
 
-def run_demo(out_dir: str | Path = "cae-demo", quiet: bool = False) -> DemoResult:
+def run_demo(out_dir: str | Path = "cae-demo", quiet: bool = False, epochs: int = DEMO_EPOCHS) -> DemoResult:
     from cae_compress import api, zoo
     from cae_compress.images import read_image
     from cae_compress.metrics import reconstruction_metrics
@@ -70,7 +71,7 @@ def run_demo(out_dir: str | Path = "cae-demo", quiet: bool = False) -> DemoResul
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_name = zoo.default_model_name()
-    model_path = None if model_name else str(demo_model_path(quiet))
+    model_path = None if model_name else str(demo_model_path(quiet, epochs))
     cae, decoded = out / "sample.cae", out / "sample.decoded.png"
     status = api.encode_files([str(SAMPLE)], str(cae), model=model_name, model_path=model_path, force=True)
     if status == 0:

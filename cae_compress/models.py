@@ -242,10 +242,12 @@ def pixel_metrics(value_range):
 
 # ----------------------------------------------------------------- saving/loading
 def save_model(model: CAE, path: str | Path) -> Path:
-    """Save to a ``.keras`` file, atomically (temporary file, then rename)."""
+    """Save the weights and architecture (no optimizer state) to a ``.keras`` file, atomically."""
     path = Path(path)
+    clean = CAE.from_config(model.get_config())
+    clean.set_weights(model.get_weights())
     tmp = path.with_name(path.name + ".part.keras")
-    model.save(tmp)
+    clean.save(tmp)
     tmp.replace(path)
     return path
 

@@ -8,8 +8,9 @@ A run folder (``logs/<model>/<run-name>/`` by default) holds:
 * ``history.csv``: the same scalars as a table;
 * ``backup/``: Keras ``BackupAndRestore`` state while the run is unfinished,
   so ``--resume`` continues a killed run at the epoch where it stopped;
-* ``model.keras``: the best model by validation loss, what ``--model-path``
-  loads;
+* ``best-checkpoint.keras`` while training (with optimizer state), then
+  ``model.keras``: the best model by validation loss without optimizer state,
+  what ``--model-path`` loads;
 * ``validation_results.json`` and ``test_results.json``: MSE (0-255 scale),
   PSNR (mean of per-image PSNR, dB) of the uint8 reconstructions, the training
   loss, and the published single-layer metric (MSE/2 on the [-1, 1] scale).
@@ -100,7 +101,10 @@ def select_device(device: str) -> None:
     """Hide GPUs for ``cpu``; insist on one for ``gpu``; ``auto`` uses what is there."""
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
+    from cae_compress._tf import quiet_stderr
+
+    with quiet_stderr():  # the CUDA probe prints errors on machines without a GPU
+        gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
         raise CaeError("--device gpu: TensorFlow sees no GPU on this machine")
     if device == "cpu" and gpus:
@@ -225,8 +229,17 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 # --------------------------------------------------------------------------- train
-def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool = False, quiet: bool = False, command: str | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    command: str | None = None,
+    callbacks: list | None = None,
+) -> TrainResult:
     """Train ``config`` into ``run_dir``; with ``resume``, continue the run saved there.
+
+    ``callbacks`` are extra Keras callbacks, run after the project's own.
 
     On resume the configuration is read back from ``run_dir/run.json`` (the
     ``config`` passed in is ignored) and training goes on from the last
@@ -285,9 +298,10 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
     x_val = to_model_range(dataset.x_val, model.value_range)
     val_ds = make_tf_dataset(dataset.x_val, model.value_range, max(config.batch_size, 256))
 
+    extra_callbacks = list(callbacks or [])
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "model.keras"), monitor="val_loss", save_best_only=True, initial_value_threshold=_best_val_loss(run_dir / "history.csv")),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "best-checkpoint.keras"), monitor="val_loss", save_best_only=True, initial_value_threshold=_best_val_loss(run_dir / "history.csv")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
         _reconstruction_callback(model, x_val, run_dir / "tensorboard" / "images"),
@@ -298,6 +312,7 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
 
         callbacks.append(TqdmCallback(epochs=config.epochs, data_size=dataset.train_size, batch_size=config.batch_size, verbose=1 if sys.stderr.isatty() else 0, file=sys.stderr, dynamic_ncols=True, leave=False))
 
+    callbacks += extra_callbacks
     try:
         history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     except NaNLoss as exc:
@@ -311,9 +326,10 @@ def train(config: TrainConfig, run_dir: str | Path | None = None, resume: bool =
 
     from cae_compress.models import load_model
 
-    best = load_model(run_dir / "model.keras") if (run_dir / "model.keras").exists() else model
-    if not (run_dir / "model.keras").exists():
-        save_model(model, run_dir / "model.keras")
+    checkpoint = run_dir / "best-checkpoint.keras"
+    best = load_model(checkpoint) if checkpoint.exists() else model
+    save_model(best, run_dir / "model.keras")  # without the optimizer state: a third of the size
+    checkpoint.unlink(missing_ok=True)
     validation = evaluate(best, dataset.x_val)
     test = evaluate(best, dataset.x_test)
     _write_json(run_dir / "validation_results.json", validation)

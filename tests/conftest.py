@@ -1,0 +1,78 @@
+"""Shared fixtures: small synthetic data and small models, built inside the tests (no downloads)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def smooth_images(n: int, size: int = 16, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """Images an autoencoder can learn quickly: random colour gradients plus a little noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / (size - 1)
+    base = rng.uniform(0, 1, (n, 1, 1, channels))
+    gx = rng.uniform(-0.5, 0.5, (n, 1, 1, channels))
+    gy = rng.uniform(-0.5, 0.5, (n, 1, 1, channels))
+    img = base + gx * xx[None, ..., None] + gy * yy[None, ..., None] + rng.normal(0, 0.02, (n, size, size, channels))
+    return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_npz(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, x_train=smooth_images(640, seed=1), x_test=smooth_images(64, seed=2))
+    return path
+
+
+def _saved_model(tmp_path_factory, name, **kwargs) -> Path:
+    from cae_compress.models import build_model, save_model
+
+    import keras
+
+    keras.utils.set_random_seed(7)
+    model = build_model(**kwargs)
+    path = tmp_path_factory.mktemp(name) / "model.keras"
+    save_model(model, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def rgb_model_path(tmp_path_factory) -> Path:
+    """An untrained dense model for 16x16 RGB tiles (the codec does not care about quality)."""
+    return _saved_model(tmp_path_factory, "rgb", arch="dense", input_shape=(16, 16, 3), code_length=24, filters=4)
+
+
+@pytest.fixture(scope="session")
+def gray_model_path(tmp_path_factory) -> Path:
+    return _saved_model(tmp_path_factory, "gray", arch="dense", input_shape=(8, 8, 1), code_length=8, filters=4)
+
+
+@pytest.fixture(scope="session")
+def rgb_model(rgb_model_path):
+    from cae_compress.zoo import load
+
+    return load(model_path=rgb_model_path)
+
+
+@pytest.fixture(scope="session")
+def gray_model(gray_model_path):
+    from cae_compress.zoo import load
+
+    return load(model_path=gray_model_path)
+
+
+@pytest.fixture
+def no_shared_data(monkeypatch):
+    monkeypatch.delenv("CAE_DATA_DIR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path, monkeypatch):
+    """Keep tests away from the user's cache (the demo model lives there)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
