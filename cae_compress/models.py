@@ -245,6 +245,7 @@ def save_model(model: CAE, path: str | Path) -> Path:
     """Save the weights and architecture (no optimizer state) to a ``.keras`` file, atomically."""
     path = Path(path)
     clean = CAE.from_config(model.get_config())
+    clean(np.zeros((1, *model.tile_shape), "float32"))  # build
     clean.set_weights(model.get_weights())
     tmp = path.with_name(path.name + ".part.keras")
     clean.save(tmp)
