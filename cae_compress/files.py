@@ -63,10 +63,17 @@ def write_output(target: str, data: bytes, force: bool = False) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def plan(inputs: list[str], output: str | None, suffix: str, allowed_output_suffixes: tuple[str, ...] = ()) -> list[Job]:
