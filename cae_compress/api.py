@@ -90,3 +90,27 @@ def decode_files(
         files.write_output(job.target, out, force)
 
     return files.run_jobs(jobs, work, progress, desc="decode")
+
+
+def inspect_model(
+    images: list[str],
+    out_dir: str,
+    model: str | None = None,
+    model_path: str | None = None,
+    dataset: str | None = None,
+    limit: int = 16,
+) -> list[Path]:
+    """Write the figures of :mod:`cae_compress.visualize` for image files or a data set's test images."""
+    from cae_compress import zoo
+    from cae_compress.images import read_image
+    from cae_compress.visualize import inspect_model as draw
+
+    if limit <= 0:
+        raise CaeError(f"--limit must be positive, got {limit}")
+    pixels = [read_image(p) for p in images]
+    if dataset is not None:
+        from cae_compress.data import load_dataset
+
+        pixels += list(load_dataset(dataset).x_test[:limit])
+    runtime = zoo.load(model, model_path)
+    return draw(runtime, pixels, out_dir)

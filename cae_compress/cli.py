@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import shlex
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -153,6 +154,46 @@ def models():
         print("no shipped models in this install (train one with 'cae train')", file=sys.stderr)
     for name, path in found.items():
         print(f"{name}\t{path}")
+
+
+@app.command()
+@handle_errors
+def inspect(
+    images: Optional[List[str]] = typer.Argument(None, metavar="[IMAGE]...", help="Images to show (any format Pillow reads)."),
+    out_dir: str = typer.Option(..., "--output", "-o", help="Folder for the PNG figures."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the default shipped model]"),
+    model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Take images from a data set's test split instead (cifar10, mnist, .npz, folder)."),
+    limit: int = typer.Option(16, "--limit", "-n", help="Images taken from --dataset."),
+):
+    """Write figures of a model: reconstructions, learned filters, activation maps, error map."""
+    from cae_compress.api import inspect_model
+
+    for path in inspect_model(images or [], out_dir, model, model_path, dataset, limit):
+        print(path)
+
+
+@app.command()
+@handle_errors
+def runs(
+    root: str = typer.Argument("logs", help="Folder searched (recursively) for run folders."),
+    as_json: bool = typer.Option(False, "--json", help="JSON records instead of a table."),
+):
+    """Compare training runs: model, data, flags and validation/test results."""
+    import json
+
+    from cae_compress.errors import CaeError
+    from cae_compress.runs import collect_runs, format_table
+
+    if not Path(root).is_dir():
+        raise CaeError(f"{root}: no such folder")
+    records = collect_runs(root)
+    if as_json:
+        print(json.dumps(records, indent=2))
+    elif records:
+        print(format_table(records))
+    else:
+        print(f"no runs under {root}", file=sys.stderr)
 
 
 @app.command()

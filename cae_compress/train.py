@@ -4,7 +4,8 @@ A run folder (``logs/<model>/<run-name>/`` by default) holds:
 
 * ``run.json``: the configuration, the command, versions and the run's status;
 * ``tensorboard/``: train and validation loss, MSE and PSNR per epoch, and
-  input-vs-reconstruction images of validation tiles each epoch;
+  input-vs-reconstruction images of validation tiles each epoch, and the
+  learned filters of the encoding convolution at the end;
 * ``history.csv``: the same scalars as a table;
 * ``backup/``: Keras ``BackupAndRestore`` state while the run is unfinished,
   so ``--resume`` continues a killed run at the epoch where it stopped;
@@ -165,7 +166,7 @@ def make_tf_dataset(tiles, value_range, batch_size: int, shuffle_seed: int | Non
 
 
 def _reconstruction_callback(model, x_val_scaled, log_dir: Path, every: int = 1):
-    """Write input | reconstruction image pairs of a few validation tiles to TensorBoard."""
+    """Write input | reconstruction pairs of a few validation tiles to TensorBoard each epoch, and the filters at the end."""
     import keras
     import tensorflow as tf
 
@@ -174,6 +175,13 @@ def _reconstruction_callback(model, x_val_scaled, log_dir: Path, every: int = 1)
     sample = x_val_scaled[:8]
 
     class Reconstructions(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            from cae_compress.visualize import filter_grid
+
+            with writer.as_default():
+                tf.summary.image("filters of the encoding convolution", filter_grid(model)[None], step=0)
+            writer.flush()
+
         def on_epoch_end(self, epoch, logs=None):
             if epoch % every:
                 return
