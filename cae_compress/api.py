@@ -114,3 +114,21 @@ def inspect_model(
         pixels += list(load_dataset(dataset).x_test[:limit])
     runtime = zoo.load(model, model_path)
     return draw(runtime, pixels, out_dir)
+
+
+def select_models(dataset: str, models: str | None, code_lengths: str | None, model_paths: list[str] | None) -> list:
+    """Runtime models for ``cae bench``: by shipped name, by code length (``<dataset>-<n>``), by path, or every shipped one for the data set."""
+    from cae_compress import zoo
+
+    chosen = [zoo.load(model_path=p) for p in model_paths or []]
+    names = [m.strip() for m in (models or "").split(",") if m.strip()]
+    if code_lengths:
+        prefix = Path(dataset).name if dataset in ("cifar10", "mnist") else "cifar10"
+        try:
+            names += [f"{prefix}-{int(n)}" for n in code_lengths.split(",") if n.strip()]
+        except ValueError:
+            raise CaeError(f"--code-lengths takes integers separated by commas, got '{code_lengths}'") from None
+    if not names and not chosen:
+        prefix = dataset if dataset in ("cifar10", "mnist") else "cifar10"
+        names = [n for n in zoo.shipped_models() if n.startswith(prefix + "-")]
+    return chosen + [zoo.load(n) for n in names]

@@ -145,6 +145,39 @@ def decode(
 
 @app.command()
 @handle_errors
+def bench(
+    dataset: str = typer.Option("cifar10", "--dataset", "-d", help="cifar10, mnist, an .npz (x_test) or a folder of images (e.g. Kodak photos)."),
+    models: Optional[str] = typer.Option(None, "--models", help="Shipped models, comma-separated [default: every shipped model for the data set]."),
+    code_lengths: Optional[str] = typer.Option(None, "--code-lengths", help="Shipped <dataset>-<n> models by code length, e.g. 32,64,128,256."),
+    model_path: Optional[List[str]] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP + " Repeatable."),
+    dtype: str = typer.Option("uint8", "--dtype", help="Code dtype of the .cae files: float32, float16 or uint8."),
+    limit: int = typer.Option(1000, "--limit", "-n", help="Images taken from the data set's test split (or folder)."),
+    baselines: str = typer.Option("jpeg,webp,pca", "--baselines", help="Comma-separated: jpeg, webp (same bytes as each .cae), pca (same code length; cifar10/mnist)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON (CompressAI-style keys) instead of a table."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table."),
+    plot: Optional[str] = typer.Option(None, "--plot", help="Also write PSNR against bpp for every codec to this PNG."),
+):
+    """Measure MSE, PSNR, SSIM, bpp, ratio and speed of models, beside JPEG, WebP and PCA."""
+    from cae_compress import bench as bench_lib
+    from cae_compress.api import select_models
+
+    runtimes = select_models(dataset, models, code_lengths, model_path)
+    chosen = tuple(b.strip() for b in baselines.split(",") if b.strip())
+    rows = bench_lib.run_bench(runtimes, dataset, dtype, limit, chosen)
+    if as_json:
+        import json
+
+        print(json.dumps(bench_lib.to_json(rows, dataset), indent=2))
+    elif as_csv:
+        sys.stdout.write(bench_lib.to_csv(rows))
+    else:
+        print(bench_lib.format_table(rows))
+    if plot:
+        print(f"plot: {bench_lib.plot(rows, plot, title=f'cae bench --dataset {dataset}')}", file=sys.stderr)
+
+
+@app.command()
+@handle_errors
 def models():
     """List the shipped models."""
     from cae_compress.zoo import shipped_models

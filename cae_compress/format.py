@@ -68,6 +68,18 @@ class Header:
         return self.n_tiles * self.code_length * np.dtype(self.dtype).itemsize
 
 
+def _lzma_filters(raw_size: int, preset: int | None = None) -> list[dict]:
+    """LZMA2 with a dictionary just big enough for the payload (4 KiB to 64 MiB).
+
+    A raw stream does not record its dictionary size, so both sides derive it
+    from the uncompressed size; a small dictionary also keeps tiny files fast.
+    """
+    f = {"id": lzma.FILTER_LZMA2, "dict_size": min(max(raw_size, 1 << 12), 1 << 26)}
+    if preset is not None:
+        f["preset"] = preset
+    return [f]
+
+
 def _crc(header_without_crc: bytes, payload: bytes) -> int:
     return zlib.crc32(payload, zlib.crc32(header_without_crc)) & 0xFFFFFFFF
 
@@ -80,7 +92,7 @@ def pack(header: Header, codes: np.ndarray) -> bytes:
     if header.compression == "zlib":
         payload = zlib.compress(raw, 9)
     elif header.compression == "lzma":
-        payload = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9}])
+        payload = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=_lzma_filters(len(raw), preset=9))
     else:
         payload = raw
     name = header.model_name.encode("ascii", "replace")[:24]
@@ -102,7 +114,7 @@ def _decompress(kind: str, payload: bytes, expected: int, label: str) -> bytes:
             extra = d.decompress(d.unconsumed_tail, 1) if len(raw) == expected else b""
             complete = d.eof and not d.unused_data
         elif kind == "lzma":
-            d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
+            d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_lzma_filters(expected))
             raw = d.decompress(payload, max_length=expected)
             extra = d.decompress(b"", max_length=1) if len(raw) == expected and not d.eof else b""
             complete = d.eof and not d.unused_data

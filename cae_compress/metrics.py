@@ -41,3 +41,38 @@ def reconstruction_metrics(original: np.ndarray, reconstruction: np.ndarray) -> 
         "psnr": float(np.mean(psnr_from_mse(mse))),
         "mse_half_pm1": mean_mse * (2.0 / 255.0) ** 2 / 2.0,
     }
+
+
+def _gaussian(size: int, sigma: float) -> np.ndarray:
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _filter_valid(a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Separable 'valid' filtering of (H, W, C) along H then W."""
+    k = len(g)
+    h = sum(g[i] * a[i : a.shape[0] - k + 1 + i] for i in range(k))
+    return sum(g[i] * h[:, i : h.shape[1] - k + 1 + i] for i in range(k))
+
+
+def ssim(original: np.ndarray, reconstruction: np.ndarray, window: int = 11, sigma: float = 1.5) -> float:
+    """SSIM of two (H, W, C) uint8 images (Wang et al. 2004; the settings of ``tf.image.ssim``).
+
+    An 11x11 Gaussian window (sigma 1.5), 'valid' borders, K1 = 0.01,
+    K2 = 0.03, averaged over positions and channels.  Images smaller than the
+    window use a window of their size.
+    """
+    a = np.asarray(original, np.float64)
+    b = np.asarray(reconstruction, np.float64)
+    if a.ndim == 2:
+        a, b = a[..., None], b[..., None]
+    size = min(window, a.shape[0], a.shape[1])
+    g = _gaussian(size, sigma)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = _filter_valid(a, g), _filter_valid(b, g)
+    var_a = _filter_valid(a * a, g) - mu_a**2
+    var_b = _filter_valid(b * b, g) - mu_b**2
+    cov = _filter_valid(a * b, g) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(np.mean(s))

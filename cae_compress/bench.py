@@ -1,0 +1,226 @@
+"""``cae bench``: rate and distortion of the models, beside honest baselines, measured the same way.
+
+For every model, each image goes through the real codec (``codec.encode``
+and ``codec.decode``, the code path of ``cae encode``/``decode``): the bytes
+counted are those of the file, header included.  For each ``.cae`` file, JPEG
+and WebP (Pillow) are given the same byte budget (the highest quality that
+fits), and where the data set has a training split, PCA with the same code
+length goes through the same codec as the best linear code.
+
+Reported per codec: MSE (0-255), PSNR (dB, mean of per-image PSNR), SSIM
+(mean), bits per pixel and compression ratio (raw W*H*C bytes over the real
+file bytes, summed over images), and encode/decode time per image.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cae_compress import codec
+from cae_compress.baselines import CLASSIC, PCAModel, classic_at_bytes, classic_decode
+from cae_compress.errors import CaeError
+from cae_compress.images import to_channels
+from cae_compress.metrics import per_image_mse, psnr_from_mse, ssim
+
+BASELINES = ("jpeg", "webp", "pca")
+
+
+@dataclass
+class Row:
+    codec: str  # "cae", "jpeg", "webp", "pca"
+    name: str  # model name, or e.g. "jpeg@cifar10-128"
+    code_length: int | None
+    images: int
+    bytes: float  # mean file bytes per image
+    bpp: float
+    ratio: float
+    mse: float
+    psnr: float
+    ssim: float
+    encode_ms: float
+    decode_ms: float
+
+
+def _summarize(codec_name, name, code_length, images, sizes, outputs, enc_s, dec_s) -> Row:
+    raw = sum(im.size for im in images)
+    pixels = sum(im.shape[0] * im.shape[1] for im in images)
+    mse = np.array([per_image_mse(a, b)[0] for a, b in zip(images, outputs)])
+    return Row(
+        codec=codec_name, name=name, code_length=code_length, images=len(images),
+        bytes=float(np.mean(sizes)), bpp=8.0 * sum(sizes) / pixels, ratio=raw / sum(sizes),
+        mse=float(mse.mean()), psnr=float(np.mean(psnr_from_mse(mse))),
+        ssim=float(np.mean([ssim(a, b) for a, b in zip(images, outputs)])),
+        encode_ms=1000 * enc_s / len(images), decode_ms=1000 * dec_s / len(images),
+    )
+
+
+def bench_model(model, images: list[np.ndarray], dtype: str = codec.DEFAULT_DTYPE, codec_name: str = "cae", progress=None) -> tuple[Row, list[int]]:
+    """Encode and decode every image with ``model`` through the codec; the row and each file's size."""
+    sizes, outputs, enc, dec = [], [], 0.0, 0.0
+    for img in images:
+        t0 = time.perf_counter()
+        data = codec.encode(model, img, dtype)
+        t1 = time.perf_counter()
+        out = codec.decode(model, data)
+        t2 = time.perf_counter()
+        enc, dec = enc + t1 - t0, dec + t2 - t1
+        sizes.append(len(data))
+        outputs.append(out)
+        if progress:
+            progress()
+    return _summarize(codec_name, model.name, model.code_length, images, sizes, outputs, enc, dec), sizes
+
+
+def bench_classic(name: str, images: list[np.ndarray], budgets: list[int], label: str) -> Row:
+    """JPEG or WebP of each image at its byte budget."""
+    sizes, outputs, enc, dec = [], [], 0.0, 0.0
+    for img, budget in zip(images, budgets):
+        t0 = time.perf_counter()
+        data, _ = classic_at_bytes(img, name, budget)
+        t1 = time.perf_counter()
+        out = classic_decode(data, img.shape[-1])
+        t2 = time.perf_counter()
+        enc, dec = enc + t1 - t0, dec + t2 - t1
+        sizes.append(len(data))
+        outputs.append(out)
+    return _summarize(name, f"{name}@{label}", None, images, sizes, outputs, enc, dec)
+
+
+def load_bench_images(dataset: str, limit: int | None) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Test images of ``dataset`` (at most ``limit``) and, where there is one, its training split (for PCA)."""
+    path = Path(dataset)
+    if path.is_dir():
+        from cae_compress.images import list_images, read_image
+
+        files = list_images(path)[:limit]
+        if not files:
+            raise CaeError(f"{dataset}: no images found")
+        return [read_image(f) for f in files], None
+    from cae_compress.data import load_dataset
+
+    ds = load_dataset(dataset)
+    x = ds.x_test[:limit] if limit else ds.x_test
+    return list(x), ds.x_train
+
+
+def run_bench(
+    models: list,
+    dataset: str = "cifar10",
+    dtype: str = codec.DEFAULT_DTYPE,
+    limit: int | None = 1000,
+    baselines: tuple[str, ...] = BASELINES,
+    show_progress: bool | None = None,
+) -> list[Row]:
+    """Bench every runtime model in ``models`` on ``dataset``, with the baselines after each."""
+    from tqdm import tqdm
+
+    unknown = set(baselines) - set(BASELINES)
+    if unknown:
+        raise CaeError(f"unknown baseline '{sorted(unknown)[0]}' (choose from: {', '.join(BASELINES)})")
+    if not models:
+        raise CaeError("no models to bench: give --models, --code-lengths or --model-path (see 'cae models')")
+    if limit is not None and limit <= 0:
+        raise CaeError(f"--limit must be positive, got {limit}")
+    codec.check_options(dtype, "auto")
+    images, x_train = load_bench_images(dataset, limit)
+    if show_progress is None:
+        show_progress = sys.stderr.isatty()
+    rows = []
+    bar = tqdm(total=len(images) * len(models), desc="bench", unit="img", disable=not show_progress, file=sys.stderr, leave=False)
+    for model in models:
+        channels = model.tile_shape[2]
+        model_images = [to_channels(im, channels) for im in images]
+        row, sizes = bench_model(model, model_images, dtype, progress=bar.update)
+        rows.append(row)
+        for name in baselines:
+            if name in CLASSIC:
+                rows.append(bench_classic(name, model_images, sizes, model.name))
+            elif name == "pca" and x_train is not None and x_train.shape[1:] == model.tile_shape:
+                pca = PCAModel(x_train, model.code_length)
+                rows.append(bench_model(pca, model_images, dtype, codec_name="pca")[0])
+    bar.close()
+    return rows
+
+
+# ----------------------------------------------------------------------- outputs
+def format_table(rows: list[Row]) -> str:
+    header = ["codec", "name", "code", "bytes/img", "bpp", "ratio", "MSE", "PSNR dB", "SSIM", "enc ms", "dec ms"]
+    lines = [[r.codec, r.name, "-" if r.code_length is None else str(r.code_length), f"{r.bytes:.0f}", f"{r.bpp:.3f}",
+              f"{r.ratio:.1f}", f"{r.mse:.2f}", f"{r.psnr:.2f}", f"{r.ssim:.4f}", f"{r.encode_ms:.2f}", f"{r.decode_ms:.2f}"] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(header, *lines)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
+    return "\n".join(out)
+
+
+def to_csv(rows: list[Row]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(asdict(rows[0])))
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(asdict(r))
+    return buf.getvalue()
+
+
+def to_json(rows: list[Row], dataset: str) -> dict:
+    """CompressAI-style results (``psnr-rgb``, ``bpp``, ``encoding_time`` … as lists over rate points) per codec, plus every row."""
+    codecs: dict[str, list[Row]] = {}
+    for r in rows:
+        codecs.setdefault(r.codec, []).append(r)
+    return {
+        "dataset": dataset,
+        "codecs": [
+            {
+                "name": name,
+                "description": "Pillow at the byte budget of each .cae file" if name in CLASSIC else f"{name} through the .cae codec",
+                "results": {
+                    "psnr-rgb": [r.psnr for r in group],
+                    "ssim-rgb": [r.ssim for r in group],
+                    "bpp": [r.bpp for r in group],
+                    "encoding_time": [r.encode_ms / 1000 for r in group],
+                    "decoding_time": [r.decode_ms / 1000 for r in group],
+                    "mse": [r.mse for r in group],
+                    "ratio": [r.ratio for r in group],
+                    "name": [r.name for r in group],
+                },
+            }
+            for name, group in codecs.items()
+        ],
+        "rows": [asdict(r) for r in rows],
+    }
+
+
+def plot(rows: list[Row], path: str | Path, title: str = "") -> Path:
+    """PSNR against bpp, one line per codec."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    codecs: dict[str, list[Row]] = {}
+    for r in rows:
+        codecs.setdefault(r.codec, []).append(r)
+    for name, group in codecs.items():
+        group = sorted(group, key=lambda r: r.bpp)
+        ax.plot([r.bpp for r in group], [r.psnr for r in group], marker="o", label=name)
+    ax.set_xlabel("bits per pixel (real file sizes)")
+    ax.set_ylabel("PSNR (dB, mean over images)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

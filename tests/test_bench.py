@@ -1,0 +1,109 @@
+"""cae bench: the numbers are consistent with the files and recomputable."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cae_compress import codec
+from cae_compress.baselines import PCAModel, classic_at_bytes, classic_decode
+from cae_compress.bench import run_bench
+from cae_compress.cli import app
+from cae_compress.metrics import per_image_mse, psnr_from_mse, ssim
+from conftest import smooth_images
+
+runner = CliRunner()
+
+
+def test_rows_match_the_real_files(rgb_model, tiny_npz):
+    rows = run_bench([rgb_model], str(tiny_npz), "uint8", limit=10, baselines=("jpeg", "webp", "pca"))
+    assert [r.codec for r in rows] == ["cae", "jpeg", "webp", "pca"]
+    cae = rows[0]
+    images = list(np.load(tiny_npz)["x_test"][:10])
+    files = [codec.encode(rgb_model, im, "uint8") for im in images]
+    outs = [codec.decode(rgb_model, f) for f in files]
+    total = sum(len(f) for f in files)
+    assert cae.bytes == pytest.approx(total / 10)
+    assert cae.ratio == pytest.approx(10 * 16 * 16 * 3 / total)  # raw bytes over file bytes
+    assert cae.bpp == pytest.approx(8 * total / (10 * 16 * 16))
+    mse = np.array([np.mean((a.astype(float) - b) ** 2) for a, b in zip(images, outs)])
+    assert cae.mse == pytest.approx(mse.mean())
+    assert cae.psnr == pytest.approx(np.mean(10 * np.log10(255**2 / mse)))
+    # the classic codecs respect the byte budget where they can reach it at all
+    webp_files = [classic_at_bytes(im, "webp", len(f)) for im, f in zip(images, files)]
+    assert all(len(d) <= len(f) or q == 1 for (d, q), f in zip(webp_files, files))
+    assert rows[2].bytes == pytest.approx(np.mean([len(d) for d, _ in webp_files]))
+    # PCA goes through the same container: same bytes as the model with the same code length
+    assert rows[3].name == "pca-24" and rows[3].bytes == pytest.approx(cae.bytes, abs=2)
+
+
+def test_ssim_matches_tensorflow():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-25, 25, a.shape), 0, 255).astype(np.uint8)
+    assert ssim(a, b) == pytest.approx(float(tf.image.ssim(a, b, 255)), abs=1e-5)
+    assert ssim(a, a) == pytest.approx(1.0)
+
+
+def test_classic_at_bytes_picks_the_best_quality_that_fits():
+    img = smooth_images(1, 64)[0]
+    data, q = classic_at_bytes(img, "jpeg", 1500)
+    assert len(data) <= 1500 and q < 100
+    from cae_compress.baselines import classic_encode
+
+    assert len(classic_encode(img, "jpeg", q + 1)) > 1500
+    assert classic_decode(data, 3).shape == img.shape
+
+
+def test_pca_is_the_best_linear_code():
+    x = smooth_images(300, 8, seed=5)
+    pca = PCAModel(x, 6)
+    codes = pca.encode_tiles(x)
+    assert codes.shape == (300, 6)
+    recon = pca.decode_tiles(codes)
+    err = np.mean((recon.astype(float) - x) ** 2)
+    # any other orthonormal 6-dim projection does worse
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(192, 6)))
+    flat = x.reshape(300, -1) / 255.0
+    other = ((flat - pca.mean) @ q @ q.T + pca.mean) * 255
+    assert err < np.mean((other - x.reshape(300, -1)) ** 2)
+
+
+def test_bench_cli_outputs(rgb_model_path, tiny_npz, tmp_path):
+    args = ["bench", "--dataset", str(tiny_npz), "--model-path", str(rgb_model_path), "-n", "5"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[0].split()[:3] == ["codec", "name", "code"] and len(r.stdout.splitlines()) == 6
+    r = runner.invoke(app, args + ["--json", "--plot", str(tmp_path / "rd.png")])
+    data = json.loads(r.stdout)
+    names = [c["name"] for c in data["codecs"]]
+    assert names == ["cae", "jpeg", "webp", "pca"]
+    for c in data["codecs"]:
+        assert set(c["results"]) >= {"psnr-rgb", "bpp", "encoding_time", "decoding_time"}
+    assert (tmp_path / "rd.png").stat().st_size > 1000 and "plot:" in r.stderr
+    r = runner.invoke(app, args + ["--csv", "--baselines", "jpeg"])
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [row["codec"] for row in rows] == ["cae", "jpeg"]
+    assert set(rows[0]) >= {"bpp", "ratio", "mse", "psnr", "ssim", "encode_ms", "decode_ms"}
+
+
+def test_bench_on_a_folder_of_photos(rgb_model_path, tmp_path):
+    from PIL import Image
+
+    for i, img in enumerate(smooth_images(3, 50, seed=2)):
+        Image.fromarray(img[:, : 30 + 7 * i]).save(tmp_path / f"{i}.png")
+    r = runner.invoke(app, ["bench", "--dataset", str(tmp_path), "--model-path", str(rgb_model_path), "--baselines", "jpeg,webp,pca"])
+    assert r.exit_code == 0, r.stderr
+    assert [line.split()[0] for line in r.stdout.splitlines()[2:]] == ["cae", "jpeg", "webp"]  # no PCA without a training split
+
+
+def test_bench_errors(tiny_npz, rgb_model_path):
+    r = runner.invoke(app, ["bench", "--dataset", str(tiny_npz)])
+    assert r.exit_code == 2 and "no models to bench" in r.stderr
+    r = runner.invoke(app, ["bench", "--dataset", str(tiny_npz), "--model-path", str(rgb_model_path), "--baselines", "png"])
+    assert r.exit_code == 2 and "unknown baseline 'png'" in r.stderr
