@@ -179,14 +179,21 @@ def bench(
 @app.command()
 @handle_errors
 def models():
-    """List the shipped models."""
-    from cae_compress.zoo import shipped_models
+    """List the shipped models: architecture, data, code length, test PSNR (* marks the default)."""
+    from cae_compress.zoo import default_model_name, manifest, shipped_models
 
     found = shipped_models()
     if not found:
         print("no shipped models in this install (train one with 'cae train')", file=sys.stderr)
+        return
+    default = default_model_name()
+    print("name\tarchitecture\tdataset\tcode length\ttest PSNR (dB)\tMB")
     for name, path in found.items():
-        print(f"{name}\t{path}")
+        m = manifest(name)
+        psnr = m.get("test", {}).get("psnr")
+        mark = "*" if name == default else ""
+        print(f"{name}{mark}\t{m.get('architecture', '?')}\t{m.get('dataset', '?')}\t{m.get('code_length', '?')}\t"
+              f"{'?' if psnr is None else f'{psnr:.2f}'}\t{path.stat().st_size / 1e6:.1f}")
 
 
 @app.command()

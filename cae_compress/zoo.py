@@ -25,9 +25,29 @@ def shipped_models() -> dict[str, Path]:
     return found
 
 
+# The default for `encode` when shipped: the best trade-off measured (see the README).
+PREFERRED_DEFAULTS = ("cifar10-128", "cifar10-64", "cifar10-256", "cifar10-32")
+
+
+def manifest(name: str) -> dict:
+    """The manifest (``<name>.json`` beside the weights) of a shipped model; empty if it has none."""
+    import json
+
+    path = shipped_models()[name].with_suffix(".json")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def default_model_name() -> str | None:
+    """The shipped model ``encode`` uses without ``--model``: the first of :data:`PREFERRED_DEFAULTS` shipped.
+
+    Only colour (CIFAR-10) models qualify: a grayscale MNIST model would turn
+    every photo gray.
+    """
     names = shipped_models()
-    return next(iter(names), None)
+    return next((n for n in PREFERRED_DEFAULTS if n in names), None)
 
 
 def _name_for_path(path: Path) -> str:
@@ -45,10 +65,55 @@ def load(model: str | None = None, model_path: str | Path | None = None):
         return KerasModel(load_model(path), _name_for_path(path))
     shipped = shipped_models()
     if model is None:
-        if not shipped:
-            raise CaeError("no shipped models in this install: pass --model-path (train one with 'cae train')")
-        model = next(iter(shipped))
+        model = default_model_name()
+        if model is None:
+            have = f"shipped: {', '.join(shipped)}; pass --model" if shipped else "pass --model-path (train one with 'cae train')"
+            raise CaeError(f"no default model in this install ({have})")
     if model not in shipped:
         have = ", ".join(shipped) or "none"
         raise CaeError(f"unknown model '{model}' (shipped: {have}); pass --model-path for a trained one")
     return KerasModel(load_model(shipped[model]), model)
+
+
+def publish(run_dir: str | Path, name: str, dest: str | Path = _HERE.parent / "pretrained") -> Path:
+    """Copy a finished run's model into ``dest`` as ``<name>.keras`` with its manifest ``<name>.json``.
+
+    The manifest records what a user needs to trust and reproduce the model:
+    architecture, code length, data, epochs, the exact ``cae train`` command,
+    validation and test results, and the sha256 of the weights file.
+    """
+    import hashlib
+    import json
+    import shutil
+
+    run = Path(run_dir)
+    try:
+        meta = json.loads((run / "run.json").read_text())
+        val = json.loads((run / "validation_results.json").read_text())
+        test = json.loads((run / "test_results.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise CaeError(f"{run}: not a finished run folder ({exc})") from None
+    if meta.get("status") != "finished":
+        raise CaeError(f"{run}: the run has not finished (status: {meta.get('status')})")
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = dest / f"{name}.keras"
+    shutil.copyfile(run / "model.keras", weights)
+    config = meta["config"]
+    record = {
+        "name": name,
+        "architecture": config["model"],
+        "code_length": meta["model"]["code_length"],
+        "tile_shape": meta["dataset"]["tile_shape"],
+        "parameters": meta["model"]["parameters"],
+        "dataset": config["dataset"],
+        "epochs": config["epochs"],
+        "command": meta.get("command"),
+        "config": config,
+        "validation": {k: val[k] for k in ("mse", "psnr", "mse_half_pm1")},
+        "test": {k: test[k] for k in ("mse", "psnr", "mse_half_pm1")},
+        "versions": meta.get("versions"),
+        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    }
+    (dest / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    return weights
