@@ -7,27 +7,9 @@ with fd 2 pointed at /dev/null; Python errors still propagate normally.
 Set ``CAE_TF_VERBOSE=1`` to see the chatter.
 """
 
-import contextlib
-import os
 import sys
 
-
-@contextlib.contextmanager
-def quiet_stderr():
-    """Point file descriptor 2 at /dev/null for the duration (native chatter only)."""
-    if os.environ.get("CAE_TF_VERBOSE"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+from cae_compress._quiet import quiet_stderr
 
 
 def import_tensorflow():

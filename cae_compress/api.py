@@ -25,6 +25,7 @@ def encode_files(
     compression: str | None = None,
     force: bool = False,
     progress: bool | None = None,
+    backend: str = "auto",
 ) -> int:
     """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed)."""
     from cae_compress import codec, zoo
@@ -34,7 +35,7 @@ def encode_files(
     compression = compression or codec.DEFAULT_COMPRESSION
     codec.check_options(dtype, compression)
     jobs = files.plan(inputs, output, ".cae")
-    runtime = zoo.load(model, model_path)
+    runtime = zoo.load(model, model_path, backend)
 
     def work(job: files.Job) -> None:
         label = "<stdin>" if job.source == files.STDIO else job.source
@@ -58,6 +59,7 @@ def decode_files(
     model_path: str | None = None,
     force: bool = False,
     progress: bool | None = None,
+    backend: str = "auto",
 ) -> int:
     """Decode ``.cae`` files (or ``-``) to images; the output format follows the output's suffix (PNG by default)."""
     from cae_compress import codec, zoo
@@ -65,7 +67,7 @@ def decode_files(
     from cae_compress.images import format_for_path, image_bytes
 
     jobs = files.plan(inputs, output, ".png")
-    fixed = zoo.load(model, model_path) if (model or model_path) else None
+    fixed = zoo.load(model, model_path, backend) if (model or model_path) else None
     by_name: dict = {}
 
     def work(job: files.Job) -> None:
@@ -79,7 +81,7 @@ def decode_files(
             if header.model_name not in by_name:
                 if header.model_name not in zoo.shipped_models():
                     raise CaeError(f"{label}: encoded by model '{header.model_name}', which is not shipped with this install; pass --model-path")
-                by_name[header.model_name] = zoo.load(header.model_name)
+                by_name[header.model_name] = zoo.load(header.model_name, backend=backend)
             runtime = by_name[header.model_name]
         pixels = codec.decode(runtime, data, label)
         fmt_name = "PNG" if job.target == files.STDIO else format_for_path(job.target)
@@ -112,15 +114,15 @@ def inspect_model(
         from cae_compress.data import load_dataset
 
         pixels += list(load_dataset(dataset).x_test[:limit])
-    runtime = zoo.load(model, model_path)
+    runtime = zoo.load(model, model_path, backend="tensorflow")  # the figures need the Keras layers
     return draw(runtime, pixels, out_dir)
 
 
-def select_models(dataset: str, models: str | None, code_lengths: str | None, model_paths: list[str] | None) -> list:
+def select_models(dataset: str, models: str | None, code_lengths: str | None, model_paths: list[str] | None, backend: str = "auto") -> list:
     """Runtime models for ``cae bench``: by shipped name, by code length (``<dataset>-<n>``), by path, or every shipped one for the data set."""
     from cae_compress import zoo
 
-    chosen = [zoo.load(model_path=p) for p in model_paths or []]
+    chosen = [zoo.load(model_path=p, backend=backend) for p in model_paths or []]
     names = [m.strip() for m in (models or "").split(",") if m.strip()]
     if code_lengths:
         prefix = Path(dataset).name if dataset in ("cifar10", "mnist") else "cifar10"
@@ -131,4 +133,18 @@ def select_models(dataset: str, models: str | None, code_lengths: str | None, mo
     if not names and not chosen:
         prefix = dataset if dataset in ("cifar10", "mnist") else "cifar10"
         names = [n for n in zoo.shipped_models() if n.startswith(prefix + "-")]
-    return chosen + [zoo.load(n) for n in names]
+    return chosen + [zoo.load(n, backend=backend) for n in names]
+
+
+def export_model(model: str | None = None, model_path: str | None = None) -> list[Path]:
+    """Write the LiteRT files of a trained model beside its ``.keras`` file (models trained before they existed)."""
+    from cae_compress import zoo
+    from cae_compress.lite import export_lite
+
+    runtime = zoo.load(model, model_path, backend="tensorflow")
+    if model_path is not None:
+        path = Path(model_path)
+        path = path / "model.keras" if path.is_dir() else path
+    else:
+        path = zoo.shipped_models()[runtime.name]
+    return list(export_lite(runtime.cae, path))

@@ -109,6 +109,7 @@ def train(
 # --------------------------------------------------------------------- encode/decode
 _MODEL_HELP = "Shipped model by name (see 'cae models')."
 _MODEL_PATH_HELP = "A trained model: model.keras or its run folder."
+_BACKEND_HELP = "Inference: auto (LiteRT when the model has its .tflite files, else TensorFlow), litert or tensorflow."
 
 
 @app.command()
@@ -121,11 +122,12 @@ def encode(
     dtype: str = typer.Option("uint8", "--dtype", help="How codes are stored: float32, float16 or uint8 (quantized with a scale and offset)."),
     compression: str = typer.Option("auto", "--compression", help="Payload compression: auto (smallest of none/zlib/lzma), none, zlib or lzma."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
 ):
     """Encode images to .cae files: codes of the autoencoder, tile by tile."""
     from cae_compress.api import encode_files
 
-    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force))
+    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, backend=backend))
 
 
 @app.command()
@@ -136,11 +138,12 @@ def decode(
     model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the model recorded in the file]"),
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
 ):
     """Decode .cae files back to images."""
     from cae_compress.api import decode_files
 
-    raise typer.Exit(decode_files(inputs, output, model, model_path, force))
+    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend))
 
 
 @app.command()
@@ -156,12 +159,13 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="JSON (CompressAI-style keys) instead of a table."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table."),
     plot: Optional[str] = typer.Option(None, "--plot", help="Also write PSNR against bpp for every codec to this PNG."),
+    backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
 ):
     """Measure MSE, PSNR, SSIM, bpp, ratio and speed of models, beside JPEG, WebP and PCA."""
     from cae_compress import bench as bench_lib
     from cae_compress.api import select_models
 
-    runtimes = select_models(dataset, models, code_lengths, model_path)
+    runtimes = select_models(dataset, models, code_lengths, model_path, backend)
     chosen = tuple(b.strip() for b in baselines.split(",") if b.strip())
     rows = bench_lib.run_bench(runtimes, dataset, dtype, limit, chosen)
     if as_json:
@@ -174,6 +178,19 @@ def bench(
         print(bench_lib.format_table(rows))
     if plot:
         print(f"plot: {bench_lib.plot(rows, plot, title=f'cae bench --dataset {dataset}')}", file=sys.stderr)
+
+
+@app.command()
+@handle_errors
+def export(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+    model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
+):
+    """Write a model's LiteRT files (.tflite) beside it, for the fast inference path."""
+    from cae_compress.api import export_model
+
+    for path in export_model(model, model_path):
+        print(path)
 
 
 @app.command()

@@ -23,6 +23,7 @@ import keras
 from keras import layers, ops
 
 from cae_compress.errors import CaeError
+from cae_compress.pixels import from_model_range, to_model_range  # noqa: F401  (re-exported)
 
 ARCHITECTURES = ("dense", "single-layer", "deep")
 DEFAULT_ARCHITECTURE = "dense"
@@ -197,20 +198,6 @@ def build_model(
     model = CAE(encoder, decoder, arch=arch, value_range=value_range, loss_scale=loss_scale, name=arch.replace("-", "_"))
     model(np.zeros((1, *input_shape), "float32"))  # build
     return model
-
-
-# ------------------------------------------------------------------- pixel ranges
-def to_model_range(pixels: np.ndarray, value_range) -> np.ndarray:
-    """uint8 pixels -> float32 in ``value_range``."""
-    lo, hi = value_range
-    return (pixels.astype("float32") / 255.0) * (hi - lo) + lo
-
-
-def from_model_range(values, value_range) -> np.ndarray:
-    """Model output in ``value_range`` -> uint8 pixels (rounded, clipped)."""
-    lo, hi = value_range
-    scaled = (np.asarray(values, dtype="float32") - lo) * (255.0 / (hi - lo))
-    return np.clip(np.rint(scaled), 0, 255).astype("uint8")
 
 
 # ------------------------------------------------------------------------ losses

@@ -3,12 +3,15 @@
 The codec only needs ``name``, ``fingerprint``, ``tile_shape``,
 ``code_length``, ``encode_tiles(uint8 tiles) -> float32 codes`` and
 ``decode_tiles(codes) -> uint8 tiles``.  :class:`KerasModel` provides them on
-top of a trained :class:`cae_compress.models.CAE` with TensorFlow.
+top of a trained :class:`cae_compress.models.CAE` with TensorFlow;
+:class:`cae_compress.lite.LiteModel` with LiteRT, without TensorFlow.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from cae_compress.pixels import from_model_range, to_model_range
 
 NAME_BYTES = 24  # the .cae header keeps this many bytes of the model name
 
@@ -27,14 +30,12 @@ class KerasModel:
         self.code_length = cae.code_length
         self.value_range = cae.value_range
 
-    def encode_tiles(self, tiles: np.ndarray) -> np.ndarray:
-        from cae_compress.models import to_model_range
+    backend = "tensorflow"
 
+    def encode_tiles(self, tiles: np.ndarray) -> np.ndarray:
         codes = self.cae.encoder(to_model_range(tiles, self.value_range), training=False)
         return np.asarray(codes, np.float32).reshape(len(tiles), -1)
 
     def decode_tiles(self, codes: np.ndarray) -> np.ndarray:
-        from cae_compress.models import from_model_range
-
         x = np.asarray(codes, np.float32).reshape(len(codes), *self.code_shape)
         return from_model_range(self.cae.decoder(x, training=False), self.value_range)

@@ -11,7 +11,8 @@ A run folder (``logs/<model>/<run-name>/`` by default) holds:
   so ``--resume`` continues a killed run at the epoch where it stopped;
 * ``best-checkpoint.keras`` while training (with optimizer state), then
   ``model.keras``: the best model by validation loss without optimizer state,
-  what ``--model-path`` loads;
+  what ``--model-path`` loads, with ``model.encoder.tflite``,
+  ``model.decoder.tflite`` and ``model.lite.json`` for the LiteRT path;
 * ``validation_results.json`` and ``test_results.json``: MSE (0-255 scale),
   PSNR (mean of per-image PSNR, dB) of the uint8 reconstructions, the training
   loss, and the published single-layer metric (MSE/2 on the [-1, 1] scale).
@@ -102,7 +103,7 @@ def select_device(device: str) -> None:
     """Hide GPUs for ``cpu``; insist on one for ``gpu``; ``auto`` uses what is there."""
     import tensorflow as tf
 
-    from cae_compress._tf import quiet_stderr
+    from cae_compress._quiet import quiet_stderr
 
     with quiet_stderr():  # the CUDA probe prints errors on machines without a GPU
         gpus = tf.config.list_physical_devices("GPU")
@@ -337,6 +338,9 @@ def train(
     checkpoint = run_dir / "best-checkpoint.keras"
     best = load_model(checkpoint) if checkpoint.exists() else model
     save_model(best, run_dir / "model.keras")  # without the optimizer state: a third of the size
+    from cae_compress.lite import export_lite
+
+    export_lite(best, run_dir / "model.keras")  # the light inference path for encode/decode
     checkpoint.unlink(missing_ok=True)
     validation = evaluate(best, dataset.x_val)
     test = evaluate(best, dataset.x_test)

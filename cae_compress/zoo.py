@@ -55,14 +55,38 @@ def _name_for_path(path: Path) -> str:
     return path.parent.name if path.name == "model.keras" else (path.name if path.is_dir() else path.stem)
 
 
-def load(model: str | None = None, model_path: str | Path | None = None):
-    """A runtime model (see :mod:`cae_compress.runtime`) by shipped name or by path."""
+BACKENDS = ("auto", "litert", "tensorflow")
+
+
+def _load_path(path: Path, name: str, backend: str):
+    """A runtime model for a ``.keras`` file: LiteRT where its files exist (``auto``), else TensorFlow."""
+    from cae_compress.lite import LiteModel, has_lite
+
+    if backend not in BACKENDS:
+        raise CaeError(f"unknown backend '{backend}' (choose from: {', '.join(BACKENDS)})")
+    if backend == "litert" or (backend == "auto" and has_lite(path)):
+        if not has_lite(path):
+            raise CaeError(f"{path}: no LiteRT files beside it; run 'cae export --model-path {path}' or use --backend tensorflow")
+        return LiteModel(path, name)
     from cae_compress.models import load_model
     from cae_compress.runtime import KerasModel
 
+    return KerasModel(load_model(path), name)
+
+
+def load(model: str | None = None, model_path: str | Path | None = None, backend: str = "auto"):
+    """A runtime model (see :mod:`cae_compress.runtime`) by shipped name or by path.
+
+    ``backend``: ``auto`` (LiteRT when the model has its ``.tflite`` files, else
+    TensorFlow), ``litert`` or ``tensorflow``.
+    """
     if model_path is not None:
         path = Path(model_path)
-        return KerasModel(load_model(path), _name_for_path(path))
+        if path.is_dir():
+            path = path / "model.keras"
+        if not path.is_file():
+            raise CaeError(f"{model_path}: no such model file")
+        return _load_path(path, _name_for_path(path), backend)
     shipped = shipped_models()
     if model is None:
         model = default_model_name()
@@ -72,7 +96,7 @@ def load(model: str | None = None, model_path: str | Path | None = None):
     if model not in shipped:
         have = ", ".join(shipped) or "none"
         raise CaeError(f"unknown model '{model}' (shipped: {have}); pass --model-path for a trained one")
-    return KerasModel(load_model(shipped[model]), model)
+    return _load_path(shipped[model], model, backend)
 
 
 def publish(run_dir: str | Path, name: str, dest: str | Path = _HERE.parent / "pretrained") -> Path:
@@ -99,6 +123,11 @@ def publish(run_dir: str | Path, name: str, dest: str | Path = _HERE.parent / "p
     dest.mkdir(parents=True, exist_ok=True)
     weights = dest / f"{name}.keras"
     shutil.copyfile(run / "model.keras", weights)
+    from cae_compress.lite import lite_paths
+
+    for src, dst in zip(lite_paths(run / "model.keras"), lite_paths(weights)):
+        if src.is_file():
+            shutil.copyfile(src, dst)
     config = meta["config"]
     record = {
         "name": name,
@@ -114,6 +143,7 @@ def publish(run_dir: str | Path, name: str, dest: str | Path = _HERE.parent / "p
         "test": {k: test[k] for k in ("mse", "psnr", "mse_half_pm1")},
         "versions": meta.get("versions"),
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "sha256_lite": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in lite_paths(weights) if p.is_file()},
     }
     (dest / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return weights

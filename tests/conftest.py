@@ -76,3 +76,14 @@ def _cache_home(tmp_path, monkeypatch):
     """Keep tests away from the user's cache (the demo model lives there)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def lite_model_path(tmp_path_factory) -> Path:
+    """A dense model with its LiteRT files beside it (the light inference path)."""
+    from cae_compress.lite import export_lite
+    from cae_compress.models import load_model
+
+    path = _saved_model(tmp_path_factory, "lite", arch="dense", input_shape=(16, 16, 3), code_length=24, filters=4)
+    export_lite(load_model(path), path)
+    return path

@@ -1,0 +1,123 @@
+"""The light inference path: the encoder and decoder as LiteRT (``.tflite``) models.
+
+Importing TensorFlow costs seconds; ``ai-edge-litert`` loads in a fraction of
+that, so ``encode``, ``decode`` and ``bench`` use it whenever a model has its
+LiteRT files, and TensorFlow only for training (or with ``--backend
+tensorflow``).  A model saved as ``NAME.keras`` gets, beside it:
+
+* ``NAME.encoder.tflite`` and ``NAME.decoder.tflite``: float32 graphs with a
+  dynamic batch dimension, converted with ``tf.lite.TFLiteConverter``;
+* ``NAME.lite.json``: what the codec needs without TensorFlow: architecture,
+  tile and code shapes, value range, and the Keras model's fingerprint, so a
+  file made on either path names the same model.
+
+This module imports neither TensorFlow nor Keras except in :func:`export_lite`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cae_compress._quiet import quiet_stderr
+from cae_compress.errors import CaeError
+from cae_compress.pixels import from_model_range, to_model_range
+from cae_compress.runtime import NAME_BYTES
+
+
+
+def lite_paths(keras_path: str | Path) -> tuple[Path, Path, Path]:
+    """(encoder .tflite, decoder .tflite, .lite.json) beside a ``.keras`` file."""
+    p = Path(keras_path)
+    stem = p.with_suffix("")
+    return Path(f"{stem}.encoder.tflite"), Path(f"{stem}.decoder.tflite"), Path(f"{stem}.lite.json")
+
+
+def has_lite(keras_path: str | Path) -> bool:
+    return all(p.is_file() for p in lite_paths(keras_path))
+
+
+def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
+    """Convert ``cae``'s encoder and decoder to LiteRT files beside ``keras_path``."""
+    from cae_compress._tf import tf
+    from cae_compress.models import fingerprint
+
+    enc_path, dec_path, meta_path = lite_paths(keras_path)
+    for sub, path in [(cae.encoder, enc_path), (cae.decoder, dec_path)]:
+        with quiet_stderr(), contextlib.redirect_stdout(io.StringIO()):  # the converter prints its plan
+            data = tf.lite.TFLiteConverter.from_keras_model(sub).convert()
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    meta = {
+        "arch": cae.arch,
+        "tile_shape": list(cae.tile_shape),
+        "code_shape": list(cae.code_shape),
+        "value_range": list(cae.value_range),
+        "fingerprint": fingerprint(cae).hex(),
+    }
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    return enc_path, dec_path, meta_path
+
+
+class _Runner:
+    """One LiteRT interpreter, resized to each batch size it meets."""
+
+    def __init__(self, path: Path, threads: int):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # pragma: no cover - the package is a dependency
+            raise CaeError("the LiteRT runtime (ai-edge-litert) is not installed; use --backend tensorflow") from None
+        try:
+            with quiet_stderr():  # "Created TensorFlow Lite XNNPACK delegate" and the like
+                self.interp = Interpreter(model_path=str(path), num_threads=threads)
+        except Exception as exc:
+            raise CaeError(f"{path}: not a LiteRT model ({exc})") from None
+        self.inp = self.interp.get_input_details()[0]["index"]
+        self.out = self.interp.get_output_details()[0]["index"]
+        self.batch = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.batch != x.shape:
+            self.interp.resize_tensor_input(self.inp, list(x.shape))
+            with quiet_stderr():
+                self.interp.allocate_tensors()
+            self.batch = x.shape
+        self.interp.set_tensor(self.inp, np.ascontiguousarray(x, np.float32))
+        self.interp.invoke()
+        return self.interp.get_tensor(self.out).copy()
+
+
+class LiteModel:
+    """Inference through LiteRT; the same interface as :class:`cae_compress.runtime.KerasModel`."""
+
+    backend = "litert"
+
+    def __init__(self, keras_path: str | Path, name: str, threads: int | None = None):
+        enc_path, dec_path, meta_path = lite_paths(keras_path)
+        try:
+            meta = json.loads(meta_path.read_text())
+            self.fingerprint = bytes.fromhex(meta["fingerprint"])
+            self.tile_shape = tuple(meta["tile_shape"])
+            self.code_shape = tuple(meta["code_shape"])
+            self.value_range = tuple(meta["value_range"])
+            self.arch = meta["arch"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise CaeError(f"{meta_path}: unreadable LiteRT model description ({exc})") from None
+        self.name = name.encode("ascii", "replace")[:NAME_BYTES].decode("ascii")
+        self.code_length = int(np.prod(self.code_shape))
+        threads = threads or os.cpu_count() or 1
+        self._encoder = _Runner(enc_path, threads)
+        self._decoder = _Runner(dec_path, threads)
+
+    def encode_tiles(self, tiles: np.ndarray) -> np.ndarray:
+        return self._encoder(to_model_range(tiles, self.value_range)).reshape(len(tiles), -1)
+
+    def decode_tiles(self, codes: np.ndarray) -> np.ndarray:
+        y = self._decoder(np.asarray(codes, np.float32).reshape(len(codes), *self.code_shape))
+        return from_model_range(y, self.value_range)

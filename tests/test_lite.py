@@ -1,0 +1,79 @@
+"""The LiteRT inference path: same codes as TensorFlow within float rounding, no TensorFlow import."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cae_compress import codec, zoo
+from cae_compress import format as fmt
+from cae_compress.errors import CaeError
+from cae_compress.lite import LiteModel, lite_paths
+from conftest import smooth_images
+
+
+def test_export_writes_three_files(lite_model_path):
+    for p in lite_paths(lite_model_path):
+        assert p.is_file() and p.stat().st_size > 0
+
+
+def test_auto_picks_litert_and_tensorflow_on_request(lite_model_path, rgb_model_path):
+    assert isinstance(zoo.load(model_path=lite_model_path), LiteModel)
+    assert zoo.load(model_path=lite_model_path, backend="tensorflow").backend == "tensorflow"
+    assert zoo.load(model_path=rgb_model_path).backend == "tensorflow"  # no .tflite beside it
+    with pytest.raises(CaeError, match="no LiteRT files"):
+        zoo.load(model_path=rgb_model_path, backend="litert")
+    with pytest.raises(CaeError, match="unknown backend"):
+        zoo.load(model_path=rgb_model_path, backend="onnx")
+
+
+def test_litert_matches_tensorflow(lite_model_path):
+    lite = zoo.load(model_path=lite_model_path, backend="litert")
+    keras = zoo.load(model_path=lite_model_path, backend="tensorflow")
+    assert lite.fingerprint == keras.fingerprint and lite.tile_shape == keras.tile_shape
+    img = smooth_images(1, 70, seed=3)[0][:, :45]
+    codes_l, _ = codec.encode_codes(lite, img)
+    codes_k, _ = codec.encode_codes(keras, img)
+    np.testing.assert_allclose(codes_l, codes_k, atol=1e-4)
+    for dtype in ("float32", "uint8"):
+        a, b = codec.encode(lite, img, dtype), codec.encode(keras, img, dtype)
+        # a file from either path decodes on the other, within one grey level
+        for data in (a, b):
+            x = codec.decode(lite, data).astype(int)
+            y = codec.decode(keras, data).astype(int)
+            assert np.abs(x - y).max() <= 1
+        assert np.abs(codec.decode(lite, a).astype(int) - codec.decode(keras, b).astype(int)).max() <= 1
+        assert fmt.parse_header(a).fingerprint == fmt.parse_header(b).fingerprint
+
+
+def test_litert_codes_do_not_depend_on_batch_size(lite_model_path):
+    lite = zoo.load(model_path=lite_model_path)
+    tile = smooth_images(1, 16, seed=1)[0]
+    alone, _ = codec.encode_codes(lite, tile)
+    many, _ = codec.encode_codes(lite, np.tile(tile, (12, 25, 1)))  # 300 tiles: batches of 128 and a padded rest
+    assert alone.tobytes() == many[0].tobytes() == many[-1].tobytes()
+
+
+def test_encode_decode_without_importing_tensorflow(lite_model_path, tmp_path):
+    from PIL import Image
+
+    Image.fromarray(smooth_images(1, 40)[0]).save(tmp_path / "a.png")
+    script = (
+        "import sys; from cae_compress import api\n"
+        f"assert api.encode_files(['a.png'], model_path={str(lite_model_path)!r}) == 0\n"
+        f"assert api.decode_files(['a.cae'], 'b.png', model_path={str(lite_model_path)!r}) == 0\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""  # no native chatter either
+    assert (tmp_path / "b.png").is_file()
+
+
+def test_training_exports_litert_files(tiny_npz, tmp_path):
+    from cae_compress.train import TrainConfig, train
+
+    train(TrainConfig(dataset=str(tiny_npz), code_length=8, filters=4, epochs=1, batch_size=64), run_dir=tmp_path / "run", quiet=True)
+    assert all(p.is_file() for p in lite_paths(tmp_path / "run" / "model.keras"))
+    assert isinstance(zoo.load(model_path=tmp_path / "run"), LiteModel)
