@@ -85,8 +85,10 @@ def train(
     val_split: float = typer.Option(0.1, "--val-split", help="Fraction of the training set held out for validation."),
     seed: int = typer.Option(0, "--seed", help="Random seed (weights, shuffling, crops)."),
     run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Run folder [default: logs/<model>/<dataset>-c<code>-<time>]."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the killed run in --run-dir from its last finished epoch (its saved flags apply)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the killed run in --run-dir from its last finished epoch (its saved flags apply, except --strategy and --device)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or gpu."),
+    strategy: str = typer.Option("default", "--strategy", help="default (one device), mirrored (all local GPUs, or CAE_CPU_REPLICAS CPU devices) or multi-worker (cluster from TF_CONFIG)."),
+    cache: bool = typer.Option(False, "--cache", help="Keep decoded training data in memory after the first epoch (folders stream otherwise)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Train an autoencoder; writes a run folder with TensorBoard logs, checkpoints, model and results."""
@@ -97,12 +99,15 @@ def train(
         model=model, dataset=dataset, code_length=code_length, filters=filters, epochs=epochs, batch_size=batch_size,
         optimizer=optimizer, learning_rate=learning_rate, lr_decay=lr_decay, l2_penalty=l2_penalty, l1_code=l1_code,
         grayscale=grayscale, tile_size=tile_size, val_split=val_split, seed=seed, device=device,
+        strategy=strategy, cache=cache,
     )
     if not resume:
         config.validate()  # before TensorFlow loads: bad flags fail fast
     result = run_training(config, run_dir=run_dir, resume=resume, quiet=quiet, command=shlex.join(["cae", *sys.argv[1:]]))
     v, t = result.validation, result.test
     print(f"run folder: {result.run_dir}", file=sys.stderr)
+    if not v:  # a multi-worker run's other workers: the chief reports
+        return
     print(f"validation: MSE {v['mse']:.2f}  PSNR {v['psnr']:.2f} dB   test: MSE {t['mse']:.2f}  PSNR {t['psnr']:.2f} dB", file=sys.stderr)
 
 

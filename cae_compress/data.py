@@ -37,8 +37,10 @@ class Dataset:
     """Tiles of one data set: ``x_val``/``x_test`` fixed arrays, training tiles per epoch.
 
     Arrays are uint8 (N, H, W, C).  For array data sets ``x_train`` holds every
-    training tile; for folders ``train_images`` holds whole images, and
-    :meth:`train_tiles` draws fresh random crops from them on each call.
+    training tile.  A folder is never held in memory: ``train_files`` lists its
+    training images and ``train_counts`` how many random crops each gives per
+    epoch (as many as it holds whole tiles); :func:`train_pipeline` streams
+    them.
     """
 
     name: str
@@ -46,30 +48,13 @@ class Dataset:
     x_val: np.ndarray
     x_test: np.ndarray
     x_train: np.ndarray | None = None
-    train_images: list[np.ndarray] = field(default_factory=list)
+    train_files: list[str] = field(default_factory=list)
+    train_counts: list[int] = field(default_factory=list)
 
     @property
     def train_size(self) -> int:
-        if self.x_train is not None:
-            return len(self.x_train)
-        th, tw, _ = self.tile_shape
-        return sum(max(1, (a.shape[0] // th) * (a.shape[1] // tw)) for a in self.train_images)
-
-    def train_tiles(self, rng: np.random.Generator) -> np.ndarray:
-        """One epoch of training tiles: the array, or as many random crops as the images hold tiles."""
-        if self.x_train is not None:
-            return self.x_train
-        th, tw, _ = self.tile_shape
-        out = np.empty((self.train_size, *self.tile_shape), np.uint8)
-        i = 0
-        for a in self.train_images:
-            n = max(1, (a.shape[0] // th) * (a.shape[1] // tw))
-            ys = rng.integers(0, a.shape[0] - th + 1, n)
-            xs = rng.integers(0, a.shape[1] - tw + 1, n)
-            for y, x in zip(ys, xs):
-                out[i] = a[y : y + th, x : x + tw]
-                i += 1
-        return out
+        """Training tiles per epoch."""
+        return len(self.x_train) if self.x_train is not None else int(sum(self.train_counts))
 
 
 def _as_nhwc(x: np.ndarray, label: str) -> np.ndarray:
@@ -132,38 +117,58 @@ def _load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
     return _as_nhwc(x_train, name), _as_nhwc(x_test, name)
 
 
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) from the file header alone, or None for a file Pillow cannot open."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF rotation swaps the sides
+                w, h = h, w
+            return h, w
+    except Exception:
+        return None
+
+
 def _load_folder(folder: Path, tile: int, grayscale: bool, val_split: float) -> Dataset:
     import sys
 
-    files = list_images(folder)
-    images, skipped = [], 0
-    channels = 1 if grayscale else 3
-    for f in files:
-        try:
-            a = to_channels(read_image(f), channels)
-        except CaeError as exc:
-            print(f"cae: warning: skipping {exc.message}", file=sys.stderr)
+    files, sizes, skipped = [], [], 0
+    for f in list_images(folder):
+        size = _image_size(f)
+        if size is None:
+            print(f"cae: warning: skipping {f}: not an image Pillow can read", file=sys.stderr)
             skipped += 1
             continue
-        images.append(a)
-    if not images:
+        files.append(f)
+        sizes.append(size)
+    if not files:
         what = "no readable images" if skipped else "no images"
-        raise CaeError(f"{folder}: {what} found (looked for {', '.join(sorted(s[1:] for s in ('.png', '.jpg', '.webp', '.bmp', '.tiff')))}, ... recursively)")
-    small = [str(f) for f, a in zip(files, images) if a.shape[0] < tile or a.shape[1] < tile]
+        raise CaeError(f"{folder}: {what} found (looked for png, jpg, webp, bmp, tiff, ... recursively)")
+    small = [str(f) for f, (h, w) in zip(files, sizes) if h < tile or w < tile]
     if small:
         raise CaeError(f"{folder}: {len(small)} image(s) are smaller than the {tile}x{tile} model input, e.g. {small[0]}")
-    order = np.random.default_rng(VALIDATION_SEED).permutation(len(images))
-    n_val = max(1, int(round(len(images) * val_split))) if len(images) > 1 else 0
-    val_imgs = [images[i] for i in sorted(order[:n_val])] or images
-    train_imgs = [images[i] for i in sorted(order[n_val:])]
-    tiles = [
-        a[y : y + tile, x : x + tile]
-        for a in val_imgs
-        for y in range(0, a.shape[0] - tile + 1, tile)
-        for x in range(0, a.shape[1] - tile + 1, tile)
-    ][:MAX_VALIDATION_TILES]
-    x_val = np.stack(tiles)
-    return Dataset(str(folder), (tile, tile, channels), x_val=x_val, x_test=x_val, train_images=train_imgs)
+    channels = 1 if grayscale else 3
+    order = np.random.default_rng(VALIDATION_SEED).permutation(len(files))
+    n_val = max(1, int(round(len(files) * val_split))) if len(files) > 1 else 0
+    val_idx = sorted(order[:n_val]) or [0]
+    train_idx = sorted(order[n_val:]) or [0]
+    tiles = []
+    for i in val_idx:  # fixed tiles of held-out files, up to MAX_VALIDATION_TILES
+        try:
+            a = to_channels(read_image(files[i]), channels)
+        except CaeError as exc:
+            raise CaeError(f"{folder}: {exc.message}") from None
+        tiles += [a[y : y + tile, x : x + tile] for y in range(0, a.shape[0] - tile + 1, tile) for x in range(0, a.shape[1] - tile + 1, tile)]
+        if len(tiles) >= MAX_VALIDATION_TILES:
+            break
+    x_val = np.stack(tiles[:MAX_VALIDATION_TILES])
+    counts = [max(1, (sizes[i][0] // tile) * (sizes[i][1] // tile)) for i in train_idx]
+    return Dataset(
+        str(folder), (tile, tile, channels), x_val=x_val, x_test=x_val,
+        train_files=[str(files[i]) for i in train_idx], train_counts=counts,
+    )
 
 
 def load_dataset(name: str, grayscale: bool = False, val_split: float = 0.1, tile_size: int = 32) -> Dataset:
@@ -191,3 +196,89 @@ def load_dataset(name: str, grayscale: bool = False, val_split: float = 0.1, til
     x_train, x_test = _convert(x_train, grayscale), _convert(x_test, grayscale)
     x_train, x_val = _split(x_train, val_split)
     return Dataset(name, tuple(int(d) for d in x_train.shape[1:]), x_val=x_val, x_test=x_test, x_train=x_train)
+
+
+# ------------------------------------------------------------------ tf.data pipelines
+SHUFFLE_TILES = 4096  # shuffle buffer of a streamed folder, in tiles
+
+
+def _options(shard: bool):
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False  # with autotune, fit() stalls for seconds at each epoch's end here
+    if shard:
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
+
+
+def _scale(value_range):
+    import tensorflow as tf
+
+    lo, hi = value_range
+
+    def scale(x):
+        x = tf.cast(x, tf.float32) * ((hi - lo) / 255.0) + lo
+        return x, x
+
+    return scale
+
+
+def eval_pipeline(tiles: np.ndarray, value_range, batch_size: int, shard: bool = False):
+    """Fixed tiles as (x, x) batches in the model's value range."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(tiles).batch(batch_size).map(_scale(value_range)).prefetch(2)
+    return ds.with_options(_options(shard))
+
+
+def train_pipeline(dataset: Dataset, value_range, batch_size: int, seed: int, cache: bool = False, shard: bool = False, shuffle_tiles: int = SHUFFLE_TILES):
+    """Training batches (x, x), reshuffled every epoch.
+
+    Array data sets shuffle the whole array.  Folders stream: the file list is
+    shuffled, files are decoded (Pillow) and cropped in parallel, crops pass a
+    shuffle buffer of ``shuffle_tiles`` tiles, so memory does not grow with the
+    folder; ``cache`` keeps the decoded crops' source images in memory after
+    the first epoch (faster, but no longer bounded).
+    """
+    import math
+    import os
+
+    import tensorflow as tf
+
+    if dataset.x_train is not None:
+        ds = tf.data.Dataset.from_tensor_slices(dataset.x_train)
+        if cache:
+            ds = ds.cache()
+        ds = ds.shuffle(min(len(dataset.x_train), 50_000), seed=seed, reshuffle_each_iteration=True)
+    else:
+        shape = dataset.tile_shape
+        files = tf.data.Dataset.from_tensor_slices((dataset.train_files, np.asarray(dataset.train_counts, np.int64)))
+        files = files.shuffle(len(dataset.train_files), seed=seed, reshuffle_each_iteration=True)
+
+        def read(path):
+            return to_channels(read_image(path.decode()), shape[2])
+
+        def crops(image, count, crop_seed):
+            rng = np.random.default_rng(int(crop_seed))
+            ys = rng.integers(0, image.shape[0] - shape[0] + 1, int(count))
+            xs = rng.integers(0, image.shape[1] - shape[1] + 1, int(count))
+            return np.stack([image[y : y + shape[0], x : x + shape[1]] for y, x in zip(ys, xs)])
+
+        def load(path, count):
+            image = tf.ensure_shape(tf.numpy_function(read, [path], tf.uint8, stateful=False), [None, None, shape[2]])
+            return image, count
+
+        def crop(image, count):
+            crop_seed = tf.random.uniform([], 0, 2**62, dtype=tf.int64)
+            return tf.ensure_shape(tf.numpy_function(crops, [image, count, crop_seed], tf.uint8, stateful=False), [None, *shape])
+
+        tf.random.set_seed(seed)
+        ds = files.map(load, num_parallel_calls=os.cpu_count() or 1, deterministic=True)
+        if cache:
+            ds = ds.cache()
+        ds = ds.map(crop, num_parallel_calls=os.cpu_count() or 1, deterministic=True)
+        ds = ds.unbatch().shuffle(shuffle_tiles, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(_scale(value_range)).prefetch(2)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(dataset.train_size / batch_size)))
+    return ds.with_options(_options(shard))

@@ -51,6 +51,19 @@ class CAE(keras.Model):
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Build metrics and optimizer from a local example batch, not a distributed one.
+
+        Keras 3's own version reduces the first distributed batch eagerly, which
+        fails under ``MultiWorkerMirroredStrategy`` ("Attempt to convert a value
+        (PerReplica...)", keras-team/keras#20585).  A CAE knows its input
+        shape, so an example batch of zeros does the same job on every strategy.
+        """
+        if iterator is not None and self._distribute_strategy is not None:
+            x = np.zeros((1, *self.tile_shape), "float32")
+            iterator, data_batch = None, (x, x)
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     @property
     def tile_shape(self) -> tuple[int, int, int]:
         """(height, width, channels) of one input tile."""

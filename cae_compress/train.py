@@ -60,6 +60,8 @@ class TrainConfig:
     val_split: float = 0.1
     seed: int = 0
     device: str = "auto"
+    strategy: str = "default"
+    cache: bool = False
 
     def validate(self) -> None:
         from cae_compress.models import check_architecture
@@ -77,6 +79,10 @@ class TrainConfig:
             raise CaeError(f"--learning-rate must be positive, got {self.learning_rate}")
         if not 0 < self.lr_decay <= 1:
             raise CaeError(f"--lr-decay must be in (0, 1] (1 = no decay), got {self.lr_decay}")
+        from cae_compress.distribute import STRATEGIES
+
+        if self.strategy not in STRATEGIES:
+            raise CaeError(f"unknown strategy '{self.strategy}' (choose from: {', '.join(STRATEGIES)})")
         if self.device not in DEVICES:
             raise CaeError(f"unknown device '{self.device}' (choose from: {', '.join(DEVICES)})")
         if self.filters is not None and self.filters <= 0:
@@ -127,43 +133,6 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(lr)
     return keras.optimizers.SGD(lr, momentum=0.9)
-
-
-def make_tf_dataset(tiles, value_range, batch_size: int, shuffle_seed: int | None = None):
-    """A ``tf.data`` pipeline of (x, x) batches in the model's value range.
-
-    ``tiles`` is a uint8 array, or a callable returning a fresh array per epoch
-    (random crops of a folder).  Autotune is off: with it on, ``fit`` stalls for
-    seconds at the end of each epoch on small machines.
-    """
-    import tensorflow as tf
-
-    lo, hi = value_range
-    if callable(tiles):
-        first = tiles()
-        pending = [first]
-
-        def gen():
-            yield from (pending.pop() if pending else tiles())
-
-        ds = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec(first.shape[1:], tf.uint8))
-        n = len(first)
-    else:
-        ds = tf.data.Dataset.from_tensor_slices(tiles)
-        n = len(tiles)
-    if shuffle_seed is not None:
-        ds = ds.shuffle(min(n, 50_000), seed=shuffle_seed, reshuffle_each_iteration=True)
-
-    def scale(x):
-        x = tf.cast(x, tf.float32) * ((hi - lo) / 255.0) + lo
-        return x, x
-
-    ds = ds.batch(batch_size).map(scale).prefetch(2)
-    if callable(tiles):  # a generator's length is unknown to Keras until told
-        ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.with_options(options)
 
 
 def _reconstruction_callback(model, x_val_scaled, log_dir: Path, every: int = 1):
@@ -250,8 +219,9 @@ def train(
 
     ``callbacks`` are extra Keras callbacks, run after the project's own.
 
-    On resume the configuration is read back from ``run_dir/run.json`` (the
-    ``config`` passed in is ignored) and training goes on from the last
+    On resume the configuration is read back from ``run_dir/run.json``, except
+    ``strategy`` and ``device``, which come from ``config``: a run can resume
+    on another number of devices or workers.  Training goes on from the last
     finished epoch.
     """
     if resume:
@@ -262,11 +232,14 @@ def train(
         if not meta_path.is_file():
             raise CaeError(f"{run_dir}: not a run folder (no run.json), nothing to resume")
         meta = json.loads(meta_path.read_text())
-        config = TrainConfig(**meta["config"])
+        # what is trained comes from the run; where it runs (strategy, device) from this call
+        config = TrainConfig(**{**meta["config"], "strategy": config.strategy, "device": config.device})
     else:
         config.validate()
+        from cae_compress.distribute import is_chief
+
         run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if is_chief(config.strategy) and run_dir.exists() and any(run_dir.iterdir()):
             raise CaeError(f"{run_dir}: run folder already exists; use --resume to continue it or another --run-dir")
 
     # Everything that can fail on bad input happens before the run folder is made.
@@ -279,12 +252,20 @@ def train(
 
     from cae_compress.models import build_model, pixel_metrics, reconstruction_loss, save_model, to_model_range
 
+    from cae_compress.data import eval_pipeline, train_pipeline
+    from cae_compress.distribute import make_strategy
+
     select_device(config.device)
+    placement = make_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.model, dataset.tile_shape, config.code_length, config.filters, config.l2_penalty, config.l1_code)
+    with placement.strategy.scope():
+        model = build_model(config.model, dataset.tile_shape, config.code_length, config.filters, config.l2_penalty, config.l1_code)
 
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = placement.work_dir(run_dir)  # the run folder itself, except for non-chief workers
+    work_dir.mkdir(parents=True, exist_ok=True)
+    placement.prepare_backup(run_dir)
     if not resume:
         meta = {
             "config": dataclasses.asdict(config),
@@ -296,27 +277,29 @@ def train(
             "status": "running",
         }
     meta["status"] = "running"
-    _write_json(run_dir / "run.json", meta)
+    meta["replicas"] = placement.replicas
+    if placement.chief:
+        _write_json(run_dir / "run.json", meta)
 
     steps = math.ceil(dataset.train_size / config.batch_size)
-    model.compile(optimizer=_optimizer(config, steps), loss=reconstruction_loss(model.loss_scale), metrics=pixel_metrics(model.value_range))
+    with placement.strategy.scope():
+        model.compile(optimizer=_optimizer(config, steps), loss=reconstruction_loss(model.loss_scale), metrics=pixel_metrics(model.value_range))
 
-    rng = np.random.default_rng(config.seed)
-    train_source = dataset.x_train if dataset.x_train is not None else (lambda: dataset.train_tiles(rng))
-    train_ds = make_tf_dataset(train_source, model.value_range, config.batch_size, shuffle_seed=config.seed)
+    shard = config.strategy == "multi-worker"
+    train_ds = train_pipeline(dataset, model.value_range, config.batch_size, config.seed, cache=config.cache, shard=shard)
     x_val = to_model_range(dataset.x_val, model.value_range)
-    val_ds = make_tf_dataset(dataset.x_val, model.value_range, max(config.batch_size, 256))
+    val_ds = eval_pipeline(dataset.x_val, model.value_range, max(config.batch_size, 256), shard=shard)
 
     extra_callbacks = list(callbacks or [])
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best-checkpoint.keras"), monitor="val_loss", save_best_only=True, initial_value_threshold=_best_val_loss(run_dir / "history.csv")),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
-        keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
-        _reconstruction_callback(model, x_val, run_dir / "tensorboard" / "images"),
+        keras.callbacks.BackupAndRestore(str(work_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(work_dir / "best-checkpoint.keras"), monitor="val_loss", save_best_only=True, initial_value_threshold=_best_val_loss(work_dir / "history.csv")),
+        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=resume),
+        keras.callbacks.TensorBoard(str(work_dir / "tensorboard"), write_graph=False),
+        _reconstruction_callback(model, x_val, work_dir / "tensorboard" / "images"),
         _nan_callback(),
     ]
-    if not quiet:
+    if not quiet and placement.chief:
         from tqdm.keras import TqdmCallback
 
         callbacks.append(TqdmCallback(epochs=config.epochs, data_size=dataset.train_size, batch_size=config.batch_size, verbose=1 if sys.stderr.isatty() else 0, file=sys.stderr, dynamic_ncols=True, leave=False))
@@ -326,7 +309,8 @@ def train(
         history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     except NaNLoss as exc:
         meta["status"] = "failed: NaN loss"
-        _write_json(run_dir / "run.json", meta)
+        if placement.chief:
+            _write_json(run_dir / "run.json", meta)
         raise CaeError(f"training stopped: {exc}; try a lower --learning-rate (run folder: {run_dir})", FAILURE) from None
     except BaseException:
         if created and _best_val_loss(run_dir / "history.csv") is None:
@@ -335,6 +319,10 @@ def train(
 
     from cae_compress.models import load_model
 
+    history_dict = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    if not placement.chief:  # the chief writes the model and results; this worker's files go
+        placement.finish(run_dir)
+        return TrainResult(run_dir, history_dict, {}, {})
     checkpoint = run_dir / "best-checkpoint.keras"
     best = load_model(checkpoint) if checkpoint.exists() else model
     save_model(best, run_dir / "model.keras")  # without the optimizer state: a third of the size
@@ -349,4 +337,4 @@ def train(
     meta["status"] = "finished"
     meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     _write_json(run_dir / "run.json", meta)
-    return TrainResult(run_dir, {k: [float(v) for v in vs] for k, vs in history.history.items()}, validation, test)
+    return TrainResult(run_dir, history_dict, validation, test)

@@ -62,11 +62,34 @@ def test_folder_dataset_recursive_mixed_formats(tmp_path, capsys):
     ds = load_dataset(str(tmp_path), tile_size=16, val_split=0.2)
     assert "skipping" in capsys.readouterr().err
     assert ds.tile_shape == (16, 16, 3)
-    assert len(ds.train_images) == 4 and ds.x_val.shape[1:] == (16, 16, 3)
-    tiles = ds.train_tiles(np.random.default_rng(0))
-    assert tiles.shape == (4 * 4, 16, 16, 3)
-    assert not np.array_equal(tiles, ds.train_tiles(np.random.default_rng(1)))  # fresh crops
+    assert len(ds.train_files) == 4 and ds.train_counts == [4, 4, 4, 4] and ds.train_size == 16
+    assert ds.x_val.shape == (4, 16, 16, 3)  # the held-out file's whole tiles
     np.testing.assert_array_equal(ds.x_test, ds.x_val)
+
+
+def _epoch(ds):
+    return np.concatenate([x.numpy() for x, _ in ds])
+
+
+def test_folder_streams_fresh_crops_through_a_small_shuffle_buffer(tmp_path):
+    from cae_compress.data import train_pipeline
+
+    for i, img in enumerate(smooth_images(30, size=40, seed=6)):
+        Image.fromarray(img).save(tmp_path / f"{i:02d}.png")
+    ds = load_dataset(str(tmp_path), tile_size=16, val_split=0.1)
+    assert ds.train_size == 27 * 4
+    pipe = train_pipeline(ds, (0.0, 1.0), batch_size=10, seed=1, shuffle_tiles=8)  # buffer smaller than the data
+    first, second = _epoch(pipe), _epoch(pipe)
+    assert first.shape == second.shape == (108, 16, 16, 3)
+    assert int(pipe.cardinality()) == 11
+    assert first.min() >= 0 and first.max() <= 1
+    assert not np.array_equal(first, second)  # new crops and order each epoch
+    # every crop comes from a training image, none from the held-out one
+    sources = np.stack([np.asarray(Image.open(f)) for f in ds.train_files]).astype(np.float32) / 255
+    held_out = set(map(str, tmp_path.glob("*.png"))) - set(ds.train_files)
+    assert len(held_out) == 3
+    tile = first[0]
+    assert any(np.allclose(src[y : y + 16, x : x + 16], tile) for src in sources for y in range(25) for x in range(25))
 
 
 @pytest.mark.parametrize(
