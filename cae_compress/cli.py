@@ -125,7 +125,7 @@ def encode(
     model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the default shipped model]"),
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
     dtype: str = typer.Option("uint8", "--dtype", help="How codes are stored: float32, float16 or uint8 (quantized with a scale and offset)."),
-    compression: str = typer.Option("auto", "--compression", help="Payload compression: auto (smallest of none/zlib/lzma), none, zlib or lzma."),
+    compression: str = typer.Option("auto", "--compression", help="Payload compression: auto (the smaller of none and lzma), none, zlib or lzma."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
 ):
