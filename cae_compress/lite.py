@@ -42,13 +42,52 @@ def has_lite(keras_path: str | Path) -> bool:
     return all(p.is_file() for p in lite_paths(keras_path))
 
 
+def _without_transposed_convolutions(model):
+    """The same function with each stride-1 ``Conv2DTranspose`` written as a ``Conv2D``.
+
+    LiteRT runs ``TRANSPOSE_CONV`` slowly for small channel counts (3x slower
+    decoding of the dense model here).  A stride-1 transposed convolution is a
+    convolution with the kernel flipped spatially and its channel axes swapped,
+    over the input padded by ``k - 1`` ('valid') or as is ('same', odd ``k``).
+    Only chains of layers (every architecture here) are rewritten.
+    """
+    import keras
+
+    def convertible(layer):
+        return (
+            isinstance(layer, keras.layers.Conv2DTranspose)
+            and tuple(layer.strides) == (1, 1)
+            and tuple(layer.dilation_rate) == (1, 1)
+            and (layer.padding == "valid" or all(k % 2 for k in layer.kernel_size))
+        )
+
+    if not any(convertible(layer) for layer in model.layers):
+        return model
+    x = inputs = keras.Input(model.input_shape[1:])
+    pending = []
+    for layer in model.layers[1:]:
+        if not convertible(layer):
+            x = layer(x)
+            continue
+        kh, kw = layer.kernel_size
+        if layer.padding == "valid":
+            x = keras.layers.ZeroPadding2D(((kh - 1, kh - 1), (kw - 1, kw - 1)))(x)
+        conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, padding=layer.padding, activation=layer.activation, use_bias=layer.use_bias)
+        x = conv(x)
+        kernel, *bias = layer.get_weights()  # kernel: (kh, kw, out, in)
+        pending.append((conv, [np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)), *bias]))
+    for conv, weights in pending:
+        conv.set_weights(weights)
+    return keras.Model(inputs, x)
+
+
 def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
     """Convert ``cae``'s encoder and decoder to LiteRT files beside ``keras_path``."""
     from cae_compress._tf import tf
     from cae_compress.models import fingerprint
 
     enc_path, dec_path, meta_path = lite_paths(keras_path)
-    for sub, path in [(cae.encoder, enc_path), (cae.decoder, dec_path)]:
+    for sub, path in [(cae.encoder, enc_path), (_without_transposed_convolutions(cae.decoder), dec_path)]:
         with quiet_stderr(), contextlib.redirect_stdout(io.StringIO()):  # the converter prints its plan
             data = tf.lite.TFLiteConverter.from_keras_model(sub).convert()
         tmp = path.with_name(path.name + ".part")

@@ -77,3 +77,20 @@ def test_training_exports_litert_files(tiny_npz, tmp_path):
     train(TrainConfig(dataset=str(tiny_npz), code_length=8, filters=4, epochs=1, batch_size=64), run_dir=tmp_path / "run", quiet=True)
     assert all(p.is_file() for p in lite_paths(tmp_path / "run" / "model.keras"))
     assert isinstance(zoo.load(model_path=tmp_path / "run"), LiteModel)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_transposed_convolutions_rewritten_exactly(padding):
+    import keras
+
+    from cae_compress.lite import _without_transposed_convolutions
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 7, 4))
+    x = keras.layers.Conv2DTranspose(5, 3, padding=padding, activation="relu")(inp)
+    out = keras.layers.Conv2DTranspose(3, (3, 5), strides=1, padding="valid", activation="sigmoid")(x)
+    model = keras.Model(inp, out)
+    rewritten = _without_transposed_convolutions(model)
+    assert not any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in rewritten.layers)
+    x = np.random.default_rng(1).normal(size=(2, 6, 7, 4)).astype("float32")
+    np.testing.assert_allclose(np.asarray(rewritten(x)), np.asarray(model(x)), atol=1e-5)
