@@ -100,6 +100,16 @@ def _l2(penalty: float):
     return keras.regularizers.L2(penalty) if penalty > 0 else None
 
 
+def _code_layer(code_length, reg, l1_code):
+    """The dense code: linear, with the optional L1 sparsity penalty on its output."""
+    return layers.Dense(
+        code_length,
+        kernel_regularizer=reg,
+        activity_regularizer=keras.regularizers.L1(l1_code) if l1_code > 0 else None,
+        name="code",
+    )
+
+
 def _dense(input_shape, code_length, filters, l2_penalty, l1_code):
     """Conv 3x3 (valid) -> flatten -> Dense(code) | Dense((H-2)(W-2)C) -> reshape -> ConvT(C, 3x3)."""
     h, w, c = input_shape
@@ -107,12 +117,7 @@ def _dense(input_shape, code_length, filters, l2_penalty, l1_code):
     inp = keras.Input(input_shape, name="tile")
     x = layers.Conv2D(filters, 3, padding="valid", activation="relu", kernel_regularizer=reg, name="conv")(inp)
     x = layers.Flatten()(x)
-    code = layers.Dense(
-        code_length,
-        kernel_regularizer=reg,
-        activity_regularizer=keras.regularizers.L1(l1_code) if l1_code > 0 else None,
-        name="code",
-    )(x)
+    code = _code_layer(code_length, reg, l1_code)(x)
     encoder = keras.Model(inp, code, name="encoder")
 
     cin = keras.Input((code_length,), name="code")
@@ -158,12 +163,7 @@ def _deep(input_shape, code_length, filters, l2_penalty, l1_code):
     x = conv(f2, 2)(x)
     x = conv(f)(x)
     x = layers.Flatten()(x)
-    code = layers.Dense(
-        code_length,
-        kernel_regularizer=reg,
-        activity_regularizer=keras.regularizers.L1(l1_code) if l1_code > 0 else None,
-        name="code",
-    )(x)
+    code = _code_layer(code_length, reg, l1_code)(x)
     encoder = keras.Model(inp, code, name="encoder")
 
     cin = keras.Input((code_length,), name="code")
