@@ -10,6 +10,7 @@ images are scaled to 8 bits.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,11 @@ from PIL import Image, ImageOps
 
 from cae_compress.errors import CaeError
 
-# Refuse decompression bombs: Pillow warns past MAX_IMAGE_PIXELS and raises past
-# twice that; we raise past this many pixels.
+# Refuse decompression bombs: we raise past this many pixels, from the header,
+# before decoding.  Pillow's own guard raises past twice MAX_IMAGE_PIXELS while
+# opening; its warning below that is silenced in read_image, where ours decides.
 MAX_PIXELS = 256 * 1024 * 1024
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".avif"}
 
@@ -60,7 +62,8 @@ def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
         fp = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
     except OSError as exc:
         raise CaeError(f"{label}: cannot open ({exc.strerror})") from None
-    with fp:
+    with fp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit below decides
         try:
             with Image.open(fp) as img:
                 if img.width * img.height > MAX_PIXELS:

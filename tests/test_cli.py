@@ -244,3 +244,24 @@ def test_demo_reports_real_numbers(tmp_path):
     original, decoded = read_image(result.image), read_image(result.decoded)
     assert result.psnr == pytest.approx(reconstruction_metrics(original, decoded)["psnr"])
     assert "ratio:" in result.report() and "PSNR:" in result.report()
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels, with no image data: a decompression bomb's shape."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side, fragment", [(20000, "too large"), (40000, "decompression bomb")])
+def test_image_bombs_are_refused_before_decoding(rgb_model_path, tmp_path, side, fragment):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header_only(side, side))
+    r = cae("encode", path, "--model-path", rgb_model_path)
+    assert_clean_error(r, "bomb.png", fragment)
+    assert list(tmp_path.iterdir()) == [path]
