@@ -199,7 +199,7 @@ def to_json(rows: list[Row], dataset: str) -> dict:
 
 
 def plot(rows: list[Row], path: str | Path, title: str = "") -> Path:
-    """PSNR against bpp, one line per codec."""
+    """PSNR against bpp: a line per classic codec (its quality settings), a named point per model."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -211,7 +211,12 @@ def plot(rows: list[Row], path: str | Path, title: str = "") -> Path:
         codecs.setdefault(r.codec, []).append(r)
     for name, group in codecs.items():
         group = sorted(group, key=lambda r: r.bpp)
-        ax.plot([r.bpp for r in group], [r.psnr for r in group], marker="o", label=name)
+        if name in ("cae", "pca"):  # separate models: points, each named, not a curve
+            ax.plot([r.bpp for r in group], [r.psnr for r in group], marker="o" if name == "cae" else "s", linestyle="none", label=name)
+            for r in group:
+                ax.annotate(r.name, (r.bpp, r.psnr), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        else:
+            ax.plot([r.bpp for r in group], [r.psnr for r in group], marker="o", label=name)
     ax.set_xlabel("bits per pixel (real file sizes)")
     ax.set_ylabel("PSNR (dB, mean over images)")
     ax.set_title(title)
