@@ -247,13 +247,12 @@ def train(
 
     dataset = load_dataset(config.dataset, grayscale=config.grayscale, val_split=config.val_split, tile_size=config.tile_size)
 
-    from cae_compress._tf import tf
+    from cae_compress._tf import tf  # noqa: I001  (first: imports TensorFlow quietly)
     import keras
-
-    from cae_compress.models import build_model, pixel_metrics, reconstruction_loss, save_model, to_model_range
 
     from cae_compress.data import eval_pipeline, train_pipeline
     from cae_compress.distribute import make_strategy
+    from cae_compress.models import build_model, pixel_metrics, reconstruction_loss, to_model_range
 
     select_device(config.device)
     placement = make_strategy(config.strategy)
@@ -290,7 +289,34 @@ def train(
     x_val = to_model_range(dataset.x_val, model.value_range)
     val_ds = eval_pipeline(dataset.x_val, model.value_range, max(config.batch_size, 256), shard=shard)
 
-    extra_callbacks = list(callbacks or [])
+    fit_callbacks = _callbacks(model, work_dir, x_val, resume, config, dataset.train_size, show_progress=not quiet and placement.chief)
+    try:
+        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=fit_callbacks + list(callbacks or []), verbose=0, shuffle=False)
+    except NaNLoss as exc:
+        meta["status"] = "failed: NaN loss"
+        if placement.chief:
+            _write_json(run_dir / "run.json", meta)
+        raise CaeError(f"training stopped: {exc}; try a lower --learning-rate (run folder: {run_dir})", FAILURE) from None
+    except BaseException:
+        if placement.chief and created and _best_val_loss(run_dir / "history.csv") is None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # no epoch finished: nothing worth keeping
+        raise
+
+    history_dict = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    if not placement.chief:  # the chief writes the model and results; this worker's files go
+        placement.finish(run_dir)
+        return TrainResult(run_dir, history_dict, {}, {})
+    validation, test = _write_outputs(run_dir, model, dataset)
+    meta["status"] = "finished"
+    meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    _write_json(run_dir / "run.json", meta)
+    return TrainResult(run_dir, history_dict, validation, test)
+
+
+def _callbacks(model, work_dir: Path, x_val, resume: bool, config: TrainConfig, train_size: int, show_progress: bool) -> list:
+    """The run's Keras callbacks: backup/resume, best checkpoint, CSV, TensorBoard, images, NaN stop, progress."""
+    import keras
+
     callbacks = [
         keras.callbacks.BackupAndRestore(str(work_dir / "backup")),
         keras.callbacks.ModelCheckpoint(str(work_dir / "best-checkpoint.keras"), monitor="val_loss", save_best_only=True, initial_value_threshold=_best_val_loss(work_dir / "history.csv")),
@@ -299,42 +325,25 @@ def train(
         _reconstruction_callback(model, x_val, work_dir / "tensorboard" / "images"),
         _nan_callback(),
     ]
-    if not quiet and placement.chief:
+    if show_progress:
         from tqdm.keras import TqdmCallback
 
-        callbacks.append(TqdmCallback(epochs=config.epochs, data_size=dataset.train_size, batch_size=config.batch_size, verbose=1 if sys.stderr.isatty() else 0, file=sys.stderr, dynamic_ncols=True, leave=False))
+        callbacks.append(TqdmCallback(epochs=config.epochs, data_size=train_size, batch_size=config.batch_size, verbose=1 if sys.stderr.isatty() else 0, file=sys.stderr, dynamic_ncols=True, leave=False))
+    return callbacks
 
-    callbacks += extra_callbacks
-    try:
-        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False)
-    except NaNLoss as exc:
-        meta["status"] = "failed: NaN loss"
-        if placement.chief:
-            _write_json(run_dir / "run.json", meta)
-        raise CaeError(f"training stopped: {exc}; try a lower --learning-rate (run folder: {run_dir})", FAILURE) from None
-    except BaseException:
-        if created and _best_val_loss(run_dir / "history.csv") is None:
-            shutil.rmtree(run_dir, ignore_errors=True)  # no epoch finished: nothing worth keeping
-        raise
 
-    from cae_compress.models import load_model
+def _write_outputs(run_dir: Path, model, dataset) -> tuple[dict, dict]:
+    """model.keras (the best checkpoint without optimizer state), its LiteRT files, and the results files."""
+    from cae_compress.lite import export_lite
+    from cae_compress.models import load_model, save_model
 
-    history_dict = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    if not placement.chief:  # the chief writes the model and results; this worker's files go
-        placement.finish(run_dir)
-        return TrainResult(run_dir, history_dict, {}, {})
     checkpoint = run_dir / "best-checkpoint.keras"
     best = load_model(checkpoint) if checkpoint.exists() else model
-    save_model(best, run_dir / "model.keras")  # without the optimizer state: a third of the size
-    from cae_compress.lite import export_lite
-
+    save_model(best, run_dir / "model.keras")  # a third of the checkpoint's size
     export_lite(best, run_dir / "model.keras")  # the light inference path for encode/decode
     checkpoint.unlink(missing_ok=True)
     validation = evaluate(best, dataset.x_val)
     test = evaluate(best, dataset.x_test)
     _write_json(run_dir / "validation_results.json", validation)
     _write_json(run_dir / "test_results.json", test)
-    meta["status"] = "finished"
-    meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    _write_json(run_dir / "run.json", meta)
-    return TrainResult(run_dir, history_dict, validation, test)
+    return validation, test
