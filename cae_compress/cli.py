@@ -74,7 +74,7 @@ def train(
     code_length: int = typer.Option(128, "--code-length", "-c", help="Values in the code of one tile (dense and deep models)."),
     filters: Optional[int] = typer.Option(None, "--filters", help="Filters of the first convolution [default: 16 dense, 32 single-layer, 32 deep]."),
     epochs: int = typer.Option(10, "--epochs", "-e", help="Epochs to train."),
-    batch_size: int = typer.Option(128, "--batch-size", "-b", help="Tiles per training step."),
+    batch_size: int = typer.Option(128, "--batch-size", "-b", help="Tiles per training step (global: split evenly across replicas)."),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam, rmsprop or sgd (momentum 0.9)."),
     learning_rate: float = typer.Option(1e-3, "--learning-rate", "--lr", help="Initial learning rate."),
     lr_decay: float = typer.Option(1.0, "--lr-decay", help="Exponential decay: the learning rate is multiplied by this every epoch (1 = constant)."),
