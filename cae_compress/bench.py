@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass

@@ -14,7 +14,6 @@ grayscale again.  Alpha is dropped (the decoded image is opaque).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -27,23 +26,6 @@ BATCH = 128  # tiles per network call, at most
 MIN_BATCH = 8  # batches are padded to a multiple of this: never batch size 1, whose float results differ
 DEFAULT_DTYPE = "uint8"
 DEFAULT_COMPRESSION = "auto"
-
-
-@dataclass
-class EncodeStats:
-    width: int
-    height: int
-    channels: int
-    raw_bytes: int
-    file_bytes: int
-
-    @property
-    def ratio(self) -> float:
-        return self.raw_bytes / self.file_bytes
-
-    @property
-    def bpp(self) -> float:
-        return 8.0 * self.file_bytes / (self.width * self.height)
 
 
 # ------------------------------------------------------------------------- tiling

@@ -12,7 +12,7 @@ from cae_compress import codec
 from cae_compress.baselines import PCAModel, classic_at_bytes, classic_decode
 from cae_compress.bench import run_bench
 from cae_compress.cli import app
-from cae_compress.metrics import per_image_mse, psnr_from_mse, ssim
+from cae_compress.metrics import ssim
 from conftest import smooth_images
 
 runner = CliRunner()
