@@ -124,14 +124,13 @@ def select_models(dataset: str, models: str | None, code_lengths: str | None, mo
 
     chosen = [zoo.load(model_path=p, backend=backend) for p in model_paths or []]
     names = [m.strip() for m in (models or "").split(",") if m.strip()]
+    prefix = dataset if dataset in ("cifar10", "mnist") else "cifar10"  # shipped names are <dataset>-<n>
     if code_lengths:
-        prefix = Path(dataset).name if dataset in ("cifar10", "mnist") else "cifar10"
         try:
             names += [f"{prefix}-{int(n)}" for n in code_lengths.split(",") if n.strip()]
         except ValueError:
             raise CaeError(f"--code-lengths takes integers separated by commas, got '{code_lengths}'") from None
     if not names and not chosen:
-        prefix = dataset if dataset in ("cifar10", "mnist") else "cifar10"
         names = [n for n in zoo.shipped_models() if n.startswith(prefix + "-")]
     return chosen + [zoo.load(n, backend=backend) for n in names]
 
@@ -141,10 +140,5 @@ def export_model(model: str | None = None, model_path: str | None = None) -> lis
     from cae_compress import zoo
     from cae_compress.lite import export_lite
 
-    runtime = zoo.load(model, model_path, backend="tensorflow")
-    if model_path is not None:
-        path = Path(model_path)
-        path = path / "model.keras" if path.is_dir() else path
-    else:
-        path = zoo.shipped_models()[runtime.name]
-    return list(export_lite(runtime.cae, path))
+    path, _ = zoo.model_file(model, model_path)
+    return list(export_lite(zoo.load(model_path=path, backend="tensorflow").cae, path))

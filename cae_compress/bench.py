@@ -61,35 +61,34 @@ def _summarize(codec_name, name, code_length, images, sizes, outputs, enc_s, dec
     )
 
 
-def bench_model(model, images: list[np.ndarray], dtype: str = codec.DEFAULT_DTYPE, codec_name: str = "cae", progress=None) -> tuple[Row, list[int]]:
-    """Encode and decode every image with ``model`` through the codec; the row and each file's size."""
+def _measure(images: list[np.ndarray], encode, decode, progress=None) -> tuple[list[int], list[np.ndarray], float, float]:
+    """Run ``encode(i, image) -> bytes`` and ``decode(data, image) -> pixels`` on each image, timing both."""
     sizes, outputs, enc, dec = [], [], 0.0, 0.0
-    for img in images:
+    for i, img in enumerate(images):
         t0 = time.perf_counter()
-        data = codec.encode(model, img, dtype)
+        data = encode(i, img)
         t1 = time.perf_counter()
-        out = codec.decode(model, data)
+        out = decode(data, img)
         t2 = time.perf_counter()
         enc, dec = enc + t1 - t0, dec + t2 - t1
         sizes.append(len(data))
         outputs.append(out)
         if progress:
             progress()
+    return sizes, outputs, enc, dec
+
+
+def bench_model(model, images: list[np.ndarray], dtype: str = codec.DEFAULT_DTYPE, codec_name: str = "cae", progress=None) -> tuple[Row, list[int]]:
+    """Encode and decode every image with ``model`` through the codec; the row and each file's size."""
+    sizes, outputs, enc, dec = _measure(images, lambda i, img: codec.encode(model, img, dtype), lambda data, img: codec.decode(model, data), progress)
     return _summarize(codec_name, model.name, model.code_length, images, sizes, outputs, enc, dec), sizes
 
 
 def bench_classic(name: str, images: list[np.ndarray], budgets: list[int], label: str) -> Row:
     """JPEG or WebP of each image at its byte budget."""
-    sizes, outputs, enc, dec = [], [], 0.0, 0.0
-    for img, budget in zip(images, budgets):
-        t0 = time.perf_counter()
-        data, _ = classic_at_bytes(img, name, budget)
-        t1 = time.perf_counter()
-        out = classic_decode(data, img.shape[-1])
-        t2 = time.perf_counter()
-        enc, dec = enc + t1 - t0, dec + t2 - t1
-        sizes.append(len(data))
-        outputs.append(out)
+    sizes, outputs, enc, dec = _measure(
+        images, lambda i, img: classic_at_bytes(img, name, budgets[i])[0], lambda data, img: classic_decode(data, img.shape[-1])
+    )
     return _summarize(name, f"{name}@{label}", None, images, sizes, outputs, enc, dec)
 
 
@@ -132,7 +131,7 @@ def run_bench(
     images, x_train = load_bench_images(dataset, limit)
     if show_progress is None:
         show_progress = sys.stderr.isatty()
-    rows = []
+    rows, pcas = [], {}
     bar = tqdm(total=len(images) * len(models), desc="bench", unit="img", disable=not show_progress, file=sys.stderr, leave=False)
     for model in models:
         channels = model.tile_shape[2]
@@ -143,8 +142,9 @@ def run_bench(
             if name in CLASSIC:
                 rows.append(bench_classic(name, model_images, sizes, model.name))
             elif name == "pca" and x_train is not None and x_train.shape[1:] == model.tile_shape:
-                pca = PCAModel(x_train, model.code_length)
-                rows.append(bench_model(pca, model_images, dtype, codec_name="pca")[0])
+                if model.code_length not in pcas:  # one fit per code length, however many models share it
+                    pcas[model.code_length] = PCAModel(x_train, model.code_length)
+                rows.append(bench_model(pcas[model.code_length], model_images, dtype, codec_name="pca")[0])
     bar.close()
     return rows
 

@@ -27,8 +27,7 @@ import numpy as np
 from cae_compress._quiet import quiet_stderr
 from cae_compress.errors import CaeError
 from cae_compress.pixels import from_model_range, to_model_range
-from cae_compress.runtime import NAME_BYTES
-
+from cae_compress.runtime import header_name
 
 
 def lite_paths(keras_path: str | Path) -> tuple[Path, Path, Path]:
@@ -148,7 +147,7 @@ class LiteModel:
             self.arch = meta["arch"]
         except (OSError, ValueError, KeyError) as exc:
             raise CaeError(f"{meta_path}: unreadable LiteRT model description ({exc})") from None
-        self.name = name.encode("ascii", "replace")[:NAME_BYTES].decode("ascii")
+        self.name = header_name(name)
         self.code_length = int(np.prod(self.code_shape))
         threads = threads or os.cpu_count() or 1
         self._encoder = _Runner(enc_path, threads)

@@ -23,7 +23,6 @@ import keras
 from keras import layers, ops
 
 from cae_compress.errors import CaeError
-from cae_compress.pixels import from_model_range, to_model_range  # noqa: F401  (re-exported)
 
 ARCHITECTURES = ("dense", "single-layer", "deep")
 DEFAULT_ARCHITECTURE = "dense"

@@ -16,6 +16,11 @@ from cae_compress.pixels import from_model_range, to_model_range
 NAME_BYTES = 24  # the .cae header keeps this many bytes of the model name
 
 
+def header_name(name: str) -> str:
+    """A model's name as the .cae header stores it: ASCII, at most :data:`NAME_BYTES` bytes."""
+    return name.encode("ascii", "replace")[:NAME_BYTES].decode("ascii")
+
+
 class KerasModel:
     """Inference with TensorFlow through the CAE's encoder and decoder, called directly."""
 
@@ -23,7 +28,7 @@ class KerasModel:
         from cae_compress.models import fingerprint
 
         self.cae = cae
-        self.name = name.encode("ascii", "replace")[:NAME_BYTES].decode("ascii")
+        self.name = header_name(name)
         self.fingerprint = fingerprint(cae)
         self.tile_shape = cae.tile_shape
         self.code_shape = cae.code_shape

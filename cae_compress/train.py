@@ -192,7 +192,7 @@ def _best_val_loss(history_csv: Path) -> float | None:
 
 def evaluate(model, tiles: np.ndarray, batch_size: int = 256) -> dict:
     """Loss and pixel metrics of ``model`` on uint8 ``tiles`` (reconstructions rounded to uint8)."""
-    from cae_compress.models import from_model_range, to_model_range
+    from cae_compress.pixels import from_model_range, to_model_range
 
     x = to_model_range(tiles, model.value_range)
     recon = np.concatenate([model(x[i : i + batch_size], training=False).numpy() for i in range(0, len(x), batch_size)])
@@ -252,7 +252,8 @@ def train(
 
     from cae_compress.data import eval_pipeline, train_pipeline
     from cae_compress.distribute import make_strategy
-    from cae_compress.models import build_model, pixel_metrics, reconstruction_loss, to_model_range
+    from cae_compress.models import build_model, pixel_metrics, reconstruction_loss
+    from cae_compress.pixels import to_model_range
 
     select_device(config.device)
     placement = make_strategy(config.strategy)

@@ -123,7 +123,7 @@ def activation_maps(cae, pixels: np.ndarray, max_side: int = 160) -> np.ndarray:
     after the layers that precede it in the encoder (e.g. zero padding).
     """
     from cae_compress.codec import prepare
-    from cae_compress.models import to_model_range
+    from cae_compress.pixels import to_model_range
 
     conv = first_conv(cae)
     x, _ = prepare(pixels, cae.tile_shape[2])
@@ -160,7 +160,7 @@ def error_figure(original: np.ndarray, decoded: np.ndarray, size: int = 256) -> 
 
 
 # ------------------------------------------------------------------------- driver
-def inspect_model(runtime, images: list[np.ndarray], out_dir: str | Path, names: list[str] | None = None) -> list[Path]:
+def inspect_model(runtime, images: list[np.ndarray], out_dir: str | Path) -> list[Path]:
     """Write the four figures for ``runtime`` (a :class:`~cae_compress.runtime.KerasModel`) into ``out_dir``."""
     from cae_compress import codec
 

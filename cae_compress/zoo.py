@@ -51,8 +51,9 @@ def default_model_name() -> str | None:
 
 
 def _name_for_path(path: Path) -> str:
+    """A run's model is named after its run folder, any other file after its stem."""
     path = path.resolve()
-    return path.parent.name if path.name == "model.keras" else (path.name if path.is_dir() else path.stem)
+    return path.parent.name if path.name == "model.keras" else path.stem
 
 
 BACKENDS = ("auto", "litert", "tensorflow")
@@ -74,19 +75,15 @@ def _load_path(path: Path, name: str, backend: str):
     return KerasModel(load_model(path), name)
 
 
-def load(model: str | None = None, model_path: str | Path | None = None, backend: str = "auto"):
-    """A runtime model (see :mod:`cae_compress.runtime`) by shipped name or by path.
-
-    ``backend``: ``auto`` (LiteRT when the model has its ``.tflite`` files, else
-    TensorFlow), ``litert`` or ``tensorflow``.
-    """
+def model_file(model: str | None = None, model_path: str | Path | None = None) -> tuple[Path, str]:
+    """The ``.keras`` file and name of a model given by path (a file or a run folder) or by shipped name (default: the default)."""
     if model_path is not None:
         path = Path(model_path)
         if path.is_dir():
             path = path / "model.keras"
         if not path.is_file():
             raise CaeError(f"{model_path}: no such model file")
-        return _load_path(path, _name_for_path(path), backend)
+        return path, _name_for_path(path)
     shipped = shipped_models()
     if model is None:
         model = default_model_name()
@@ -96,7 +93,16 @@ def load(model: str | None = None, model_path: str | Path | None = None, backend
     if model not in shipped:
         have = ", ".join(shipped) or "none"
         raise CaeError(f"unknown model '{model}' (shipped: {have}); pass --model-path for a trained one")
-    return _load_path(shipped[model], model, backend)
+    return shipped[model], model
+
+
+def load(model: str | None = None, model_path: str | Path | None = None, backend: str = "auto"):
+    """A runtime model (see :mod:`cae_compress.runtime`) by shipped name or by path.
+
+    ``backend``: ``auto`` (LiteRT when the model has its ``.tflite`` files, else
+    TensorFlow), ``litert`` or ``tensorflow``.
+    """
+    return _load_path(*model_file(model, model_path), backend)
 
 
 def publish(run_dir: str | Path, name: str, dest: str | Path = _HERE.parent / "pretrained") -> Path:

@@ -5,12 +5,11 @@ from cae_compress.errors import CaeError
 from cae_compress.models import (
     build_model,
     fingerprint,
-    from_model_range,
     load_model,
     reconstruction_loss,
     save_model,
-    to_model_range,
 )
+from cae_compress.pixels import from_model_range, to_model_range
 
 
 @pytest.mark.parametrize(
