@@ -26,16 +26,44 @@ def encode_files(
     force: bool = False,
     progress: bool | None = None,
     backend: str = "auto",
+    quality: int | None = None,
+    bpp: float | None = None,
 ) -> int:
-    """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed)."""
+    """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed).
+
+    ``quality`` picks the shipped rate model ``rate-q<quality>``; ``bpp`` picks,
+    per image, the best-quality shipped rate model whose file fits in that
+    many bits per pixel (the smallest if none does, with a warning).
+    """
     from cae_compress import codec, zoo
     from cae_compress.images import read_image
 
     dtype = dtype or codec.DEFAULT_DTYPE
     compression = compression or codec.DEFAULT_COMPRESSION
     codec.check_options(dtype, compression)
+    chosen = [x for x in (model and "--model", model_path and "--model-path", quality is not None and "--quality", bpp is not None and "--bpp") if x]
+    if len(chosen) > 1:
+        raise CaeError(f"{' and '.join(chosen)} both pick a model: give one")
+    if bpp is not None and not bpp > 0:
+        raise CaeError(f"--bpp must be positive, got {bpp}")
     jobs = files.plan(inputs, output, ".cae")
-    runtime = zoo.load(model, model_path, backend)
+    if bpp is not None:
+        names = zoo.rate_models()
+        if not names:
+            raise CaeError("--bpp: this install ships no rate models")
+        ladder = [zoo.load(n, backend=backend) for n in reversed(names)]  # best quality first
+    else:
+        ladder = [zoo.load(zoo.quality_model(quality) if quality is not None else model, model_path, backend)]
+
+    def fit(pixels, label):
+        """The file of the first model on the ladder that fits the --bpp budget (the last one's otherwise)."""
+        budget = None if bpp is None else bpp * pixels.shape[0] * pixels.shape[1] / 8
+        for runtime in ladder:
+            data = codec.encode(runtime, pixels, dtype, compression)
+            if budget is None or len(data) <= budget:
+                return data
+        print(f"cae: warning: {label}: no shipped model fits {bpp} bpp; wrote {8 * len(data) / (pixels.shape[0] * pixels.shape[1]):.3f} bpp", file=sys.stderr)
+        return data
 
     def work(job: files.Job) -> None:
         label = "<stdin>" if job.source == files.STDIO else job.source
@@ -47,7 +75,7 @@ def encode_files(
         pixels = read_image(data, label)
         if pixels.shape[-1] in (2, 4):
             print(f"cae: warning: {label}: alpha channel dropped (the .cae stores color only)", file=sys.stderr)
-        files.write_output(job.target, codec.encode(runtime, pixels, dtype, compression), force)
+        files.write_output(job.target, fit(pixels, label), force)
 
     return files.run_jobs(jobs, work, progress, desc="encode")
 
@@ -130,8 +158,10 @@ def select_models(dataset: str, models: str | None, code_lengths: str | None, mo
             names += [f"{prefix}-{int(n)}" for n in code_lengths.split(",") if n.strip()]
         except ValueError:
             raise CaeError(f"--code-lengths takes integers separated by commas, got '{code_lengths}'") from None
-    if not names and not chosen:
+    if not names and not chosen:  # every shipped model for the data set, and the rate models for colour images
         names = [n for n in zoo.shipped_models() if n.startswith(prefix + "-")]
+        if dataset != "mnist":
+            names += zoo.rate_models()
     return chosen + [zoo.load(n, backend=backend) for n in names]
 
 

@@ -7,6 +7,12 @@ and WebP (Pillow) are given the same byte budget (the highest quality that
 fits), and where the data set has a training split, PCA with the same code
 length goes through the same codec as the best linear code.
 
+When rate models are benched, JPEG and WebP also run at a fixed ladder of
+quality settings (:data:`CURVE_QUALITIES`), so their own rate-distortion
+curves are measured in the same run, and the Bjøntegaard delta rate of the
+rate models' curve against JPEG's over 0.2-1.0 bpp is reported
+(:func:`rate_summary`; negative means fewer bits than JPEG for the same PSNR).
+
 Reported per codec: MSE (0-255), PSNR (dB, mean of per-image PSNR), SSIM
 (mean), bits per pixel and compression ratio (raw W*H*C bytes over the real
 file bytes, summed over images), and encode/decode time per image.
@@ -24,12 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from cae_compress import codec
-from cae_compress.baselines import CLASSIC, PCAModel, classic_at_bytes, classic_decode
+from cae_compress.baselines import CLASSIC, PCAModel, classic_at_bytes, classic_decode, classic_encode
 from cae_compress.errors import CaeError
 from cae_compress.images import to_channels
-from cae_compress.metrics import per_image_mse, psnr_from_mse, ssim
+from cae_compress.metrics import bd_rate, per_image_mse, psnr_from_mse, ssim
 
 BASELINES = ("jpeg", "webp", "pca")
+CURVE_QUALITIES = (3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 75, 90)
+BD_RANGE = (0.2, 1.0)  # bpp over which the BD-rate against JPEG is computed
 
 
 @dataclass
@@ -79,8 +87,14 @@ def _measure(images: list[np.ndarray], encode, decode, progress=None) -> tuple[l
 
 
 def bench_model(model, images: list[np.ndarray], dtype: str = codec.DEFAULT_DTYPE, codec_name: str = "cae", progress=None) -> tuple[Row, list[int]]:
-    """Encode and decode every image with ``model`` through the codec; the row and each file's size."""
+    """Encode and decode every image with ``model`` through the codec; the row and each file's size.
+
+    Rate models are rows of codec ``cae-rate`` with no code length (theirs
+    grows with the image).
+    """
     sizes, outputs, enc, dec = _measure(images, lambda i, img: codec.encode(model, img, dtype), lambda data, img: codec.decode(model, data), progress)
+    if codec.is_rate_model(model) and codec_name == "cae":
+        return _summarize("cae-rate", model.name, None, images, sizes, outputs, enc, dec), sizes
     return _summarize(codec_name, model.name, model.code_length, images, sizes, outputs, enc, dec), sizes
 
 
@@ -90,6 +104,27 @@ def bench_classic(name: str, images: list[np.ndarray], budgets: list[int], label
         images, lambda i, img: classic_at_bytes(img, name, budgets[i])[0], lambda data, img: classic_decode(data, img.shape[-1])
     )
     return _summarize(name, f"{name}@{label}", None, images, sizes, outputs, enc, dec)
+
+
+def bench_classic_quality(name: str, images: list[np.ndarray], quality: int) -> Row:
+    """JPEG or WebP of every image at one quality setting: a point of that codec's own curve."""
+    sizes, outputs, enc, dec = _measure(images, lambda i, img: classic_encode(img, name, quality), lambda data, img: classic_decode(data, img.shape[-1]))
+    return _summarize(name, f"{name} q{quality}", None, images, sizes, outputs, enc, dec)
+
+
+def rate_summary(rows: list[Row]) -> dict:
+    """BD-rate (percent) of the rate models' curve against JPEG's and WebP's, over :data:`BD_RANGE`.
+
+    JPEG's curve is its fixed-quality rows; None where a curve has too few
+    points in range or the curves do not overlap.
+    """
+    ours = sorted((r for r in rows if r.codec == "cae-rate"), key=lambda r: r.bpp)
+    out = {}
+    for name in CLASSIC:
+        ref = sorted((r for r in rows if r.codec == name and " q" in r.name), key=lambda r: r.bpp)
+        if ours and ref:
+            out[f"bd_rate_vs_{name}"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *BD_RANGE)
+    return out
 
 
 def load_bench_images(dataset: str, limit: int | None) -> tuple[list[np.ndarray], np.ndarray | None]:
@@ -145,6 +180,9 @@ def run_bench(
                 if model.code_length not in pcas:  # one fit per code length, however many models share it
                     pcas[model.code_length] = PCAModel(x_train, model.code_length)
                 rows.append(bench_model(pcas[model.code_length], model_images, dtype, codec_name="pca")[0])
+        if baselines and codec.is_rate_model(model) and not any(" q" in r.name for r in rows):
+            for name in (b for b in baselines if b in CLASSIC):  # the classic codecs' own curves, once
+                rows += [bench_classic_quality(name, model_images, q) for q in CURVE_QUALITIES]
     bar.close()
     return rows
 
@@ -157,6 +195,10 @@ def format_table(rows: list[Row]) -> str:
     widths = [max(len(x) for x in col) for col in zip(header, *lines)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
+    for key, value in rate_summary(rows).items():
+        lo, hi = BD_RANGE
+        shown = "n/a (curves do not overlap)" if value is None else f"{value:+.1f}%"
+        out.append(f"BD-rate of the rate models vs {key.rsplit('_', 1)[1].upper()} over {lo}-{hi} bpp: {shown}")
     return "\n".join(out)
 
 
@@ -194,6 +236,7 @@ def to_json(rows: list[Row], dataset: str) -> dict:
             for name, group in codecs.items()
         ],
         "rows": [asdict(r) for r in rows],
+        **rate_summary(rows),
     }
 
 
@@ -210,7 +253,11 @@ def plot(rows: list[Row], path: str | Path, title: str = "") -> Path:
         codecs.setdefault(r.codec, []).append(r)
     for name, group in codecs.items():
         group = sorted(group, key=lambda r: r.bpp)
-        if name in ("cae", "pca"):  # separate models: points, each named, not a curve
+        if name == "cae-rate":  # a family of rate models: a curve, each point named
+            ax.plot([r.bpp for r in group], [r.psnr for r in group], marker="o", linewidth=2, label="cae (rate models)")
+            for r in group:
+                ax.annotate(r.name, (r.bpp, r.psnr), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        elif name in ("cae", "pca"):  # separate models: points, each named, not a curve
             ax.plot([r.bpp for r in group], [r.psnr for r in group], marker="o" if name == "cae" else "s", linestyle="none", label=name)
             for r in group:
                 ax.annotate(r.name, (r.bpp, r.psnr), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -218,7 +265,10 @@ def plot(rows: list[Row], path: str | Path, title: str = "") -> Path:
             ax.plot([r.bpp for r in group], [r.psnr for r in group], marker="o", label=name)
     ax.set_xlabel("bits per pixel (real file sizes)")
     ax.set_ylabel("PSNR (dB, mean over images)")
-    ax.set_title(title)
+    summary = rate_summary(rows)
+    if summary.get("bd_rate_vs_jpeg") is not None:
+        title = f"{title}\nBD-rate vs JPEG ({BD_RANGE[0]}-{BD_RANGE[1]} bpp): {summary['bd_rate_vs_jpeg']:+.1f}%"
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -69,15 +69,18 @@ def main_options(
 @app.command()
 @handle_errors
 def train(
-    model: str = typer.Option("dense", "--model", "-m", help="Architecture: dense, single-layer or deep."),
+    model: str = typer.Option("dense", "--model", "-m", help="Architecture: dense, single-layer, deep, or factorized (a rate model: entropy-coded integer codes)."),
     dataset: str = typer.Option("cifar10", "--dataset", "-d", help="cifar10, mnist, an .npz file (x_train, x_test) or a folder of images."),
-    code_length: int = typer.Option(128, "--code-length", "-c", help="Values in the code of one tile (dense and deep models)."),
-    filters: Optional[int] = typer.Option(None, "--filters", help="Filters of the first convolution [default: 16 dense, 32 single-layer, 32 deep]."),
+    code_length: int = typer.Option(128, "--code-length", "-c", help="Values in the code of one tile (dense and deep models); for factorized, code channels per 8x8 block."),
+    filters: Optional[int] = typer.Option(None, "--filters", help="Filters of the first convolution [default: 16 dense, 32 single-layer, 32 deep, 64 factorized]."),
     epochs: int = typer.Option(10, "--epochs", "-e", help="Epochs to train."),
     batch_size: int = typer.Option(128, "--batch-size", "-b", help="Tiles per training step (global: split evenly across replicas)."),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam, rmsprop or sgd (momentum 0.9)."),
     learning_rate: float = typer.Option(1e-3, "--learning-rate", "--lr", help="Initial learning rate."),
     lr_decay: float = typer.Option(1.0, "--lr-decay", help="Exponential decay: the learning rate is multiplied by this every epoch (1 = constant)."),
+    cosine: bool = typer.Option(False, "--cosine", help="Cosine decay of the learning rate to 5% over the run (instead of --lr-decay)."),
+    lmbda: float = typer.Option(100.0, "--lmbda", help="factorized: the loss is MSE (0-255 scale) + lmbda * bits per pixel; larger gives smaller files."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Start from the weights of this model (same architecture), e.g. to train another --lmbda."),
     l2_penalty: float = typer.Option(0.0, "--l2-penalty", help="L2 weight decay on the kernels (single-layer: encoding convolution only)."),
     l1_code: float = typer.Option(0.0, "--l1-code", help="L1 sparsity penalty on the code (dense and deep models)."),
     grayscale: bool = typer.Option(False, "--grayscale", help="Train on luma only (1 channel)."),
@@ -99,7 +102,7 @@ def train(
         model=model, dataset=dataset, code_length=code_length, filters=filters, epochs=epochs, batch_size=batch_size,
         optimizer=optimizer, learning_rate=learning_rate, lr_decay=lr_decay, l2_penalty=l2_penalty, l1_code=l1_code,
         grayscale=grayscale, tile_size=tile_size, val_split=val_split, seed=seed, device=device,
-        strategy=strategy, cache=cache,
+        strategy=strategy, cache=cache, lmbda=lmbda, cosine=cosine, init_from=init_from,
     )
     if not resume:
         config.validate()  # before TensorFlow loads: bad flags fail fast
@@ -108,7 +111,8 @@ def train(
     print(f"run folder: {result.run_dir}", file=sys.stderr)
     if not v:  # a multi-worker run's other workers: the chief reports
         return
-    print(f"validation: MSE {v['mse']:.2f}  PSNR {v['psnr']:.2f} dB   test: MSE {t['mse']:.2f}  PSNR {t['psnr']:.2f} dB", file=sys.stderr)
+    rate = f"  {t['bpp']:.3f} bpp" if "bpp" in t else ""
+    print(f"validation: MSE {v['mse']:.2f}  PSNR {v['psnr']:.2f} dB   test: MSE {t['mse']:.2f}  PSNR {t['psnr']:.2f} dB{rate}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------- encode/decode
@@ -126,13 +130,20 @@ def encode(
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
     dtype: str = typer.Option("uint8", "--dtype", help="How codes are stored: float32, float16 or uint8 (quantized with a scale and offset)."),
     compression: str = typer.Option("auto", "--compression", help="Payload compression: auto (the smaller of none and lzma), none, zlib or lzma."),
+    quality: Optional[int] = typer.Option(None, "--quality", "-q", help="Pick the shipped rate model rate-q<Q> (1 = smallest files; see 'cae models')."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the best shipped rate model whose file fits in this many bits per pixel."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
 ):
-    """Encode images to .cae files: codes of the autoencoder, tile by tile."""
+    """Encode images to .cae files: codes of the autoencoder, tile by tile.
+
+    Rate models (architecture factorized, e.g. the shipped rate-q1..) round their
+    codes to integers and entropy-code them; --dtype and --compression apply to
+    the other models only.
+    """
     from cae_compress.api import encode_files
 
-    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, backend=backend))
+    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, backend=backend, quality=quality, bpp=bpp))
 
 
 @app.command()

@@ -7,6 +7,12 @@ the network in batches of at most 128 (the last padded to a multiple of 8,
 never 1), so memory stays bounded and the codes do not depend on how many
 tiles an image has.
 
+Rate models (``cae_compress.rate``) are fully convolutional: the tile size is
+chosen per image (at most the model's tile, a multiple of its stride, as even
+a split as possible, recorded in the header), tiles go through the network one
+at a time, and the codes are rounded to integers and range-coded with the
+model's integer tables (``cae_compress.coder``) into a version 2 file.
+
 Channels: a 1-channel model encodes luma; a 3-channel model encodes grayscale
 images as gray RGB and the file records 1 channel, so they decode to
 grayscale again.  Alpha is dropped (the decoded image is opaque).
@@ -67,6 +73,13 @@ def _run_batched(fn, items: Iterator[np.ndarray], progress=None) -> Iterator[np.
             progress(k)
 
 
+def _one_tile(fn, tile: np.ndarray, progress=None) -> np.ndarray:
+    out = np.asarray(fn(tile))
+    if progress is not None:
+        progress(1)
+    return out
+
+
 # ------------------------------------------------------------------- quantization
 def quantize(codes: np.ndarray, dtype: str) -> tuple[np.ndarray, float, float]:
     """Codes as stored: float32, float16, or uint8 with a scale and offset over the whole file."""
@@ -84,6 +97,8 @@ def quantize(codes: np.ndarray, dtype: str) -> tuple[np.ndarray, float, float]:
 
 def check_options(dtype: str, compression: str) -> None:
     """Raise :class:`CaeError` for an unknown code dtype or payload compression."""
+    if dtype in fmt.ENTROPY_CODED or compression in fmt.ENTROPY_CODED:
+        raise CaeError("integer codes and the range coder come with rate models only; they choose them themselves")
     if dtype not in fmt.DTYPE_CODES:
         raise CaeError(f"unknown code dtype '{dtype}' (choose from: {', '.join(fmt.DTYPE_CODES)})")
     _compress_choice(compression)
@@ -107,25 +122,59 @@ def prepare(pixels: np.ndarray, model_channels: int) -> tuple[np.ndarray, int]:
     return to_channels(pixels, model_channels), out_channels
 
 
-def encode_codes(model, pixels: np.ndarray, progress=None) -> tuple[np.ndarray, int]:
-    """Float32 codes (n_tiles, code_length) of an (H, W, C) uint8 image, and the output channel count."""
-    th, tw, mc = model.tile_shape
+def is_rate_model(model) -> bool:
+    """Whether ``model`` entropy-codes integer codes (a rate model) rather than storing floats."""
+    return getattr(model, "tables", None) is not None
+
+
+def tile_size(model, height: int, width: int) -> tuple[int, int]:
+    """The tile (height, width) an image is cut into: the model's, or for a rate model one chosen per image.
+
+    A rate model's tiles are at most its tile size, multiples of its stride,
+    and split the image as evenly as that allows, so little is padded.
+    """
+    th, tw, _ = model.tile_shape
+    if not is_rate_model(model):
+        return th, tw
+    s = model.stride
+
+    def side(n, most):
+        parts = -(-n // most)
+        return -(-(-(-n // parts)) // s) * s
+
+    return side(max(height, 1), th), side(max(width, 1), tw)
+
+
+def encode_codes(model, pixels: np.ndarray, progress=None) -> tuple[np.ndarray, int, tuple[int, int]]:
+    """Float32 codes (n_tiles, code_length) of an (H, W, C) uint8 image, the output channel count and the tile size."""
+    mc = model.tile_shape[2]
     x, out_channels = prepare(pixels, mc)
     h, w, _ = x.shape
     if h == 0 or w == 0:
         raise CaeError("image has no pixels")
+    th, tw = tile_size(model, h, w)
     n = (-(-h // th)) * (-(-w // tw))
-    codes = np.concatenate(list(_run_batched(model.encode_tiles, _tile_rows(x, th, tw), progress)))
-    return codes.reshape(n, -1).astype(np.float32), out_channels
+    if is_rate_model(model):  # one large tile per call: bounded memory, and LiteRT's codes do not depend on batch size
+        codes = [_one_tile(model.encode_tiles, t[None], progress) for row in _tile_rows(x, th, tw) for t in row]
+    else:
+        codes = list(_run_batched(model.encode_tiles, _tile_rows(x, th, tw), progress))
+    return np.concatenate(codes).reshape(n, -1).astype(np.float32), out_channels, (th, tw)
 
 
 def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: str = DEFAULT_COMPRESSION, progress=None) -> bytes:
     """The ``.cae`` bytes of an (H, W, C) uint8 image under ``model`` (a runtime model, see ``runtime``)."""
-    methods = _compress_choice(compression)
-    codes, out_channels = encode_codes(model, pixels, progress)
-    stored, scale, offset = quantize(codes, dtype)
-    th, tw, _ = model.tile_shape
+    codes, out_channels, (th, tw) = encode_codes(model, pixels, progress)
     h, w = pixels.shape[:2]
+    if is_rate_model(model):
+        from cae_compress.coder import encode_symbols
+
+        header = fmt.Header(
+            width=w, height=h, channels=out_channels, tile_height=th, tile_width=tw, code_length=codes.shape[1],
+            dtype="int", compression="range", fingerprint=model.fingerprint, model_name=model.name,
+        )
+        return fmt.pack(header, encode_symbols(np.rint(codes).reshape(-1, model.tables.channels), model.tables))
+    methods = _compress_choice(compression)
+    stored, scale, offset = quantize(codes, dtype)
     best = None
     for method in methods:
         header = fmt.Header(
@@ -145,19 +194,34 @@ def check_model(header: fmt.Header, model, label: str) -> None:
         made_by = f"model '{header.model_name}'" if header.model_name else "another model"
         raise CaeError(f"{label}: encoded by {made_by} (fingerprint {header.fingerprint.hex()}), not by '{model.name}' ({model.fingerprint.hex()})")
     th, tw, _ = model.tile_shape
-    if (header.tile_height, header.tile_width, header.code_length) != (th, tw, model.code_length):
+    if header.entropy_coded != is_rate_model(model):
+        raise CaeError(f"{label}: {'an entropy-coded file' if header.entropy_coded else 'a file of float codes'} needs a {'rate' if header.entropy_coded else 'dense-code'} model")
+    if is_rate_model(model):
+        s, k = model.stride, model.tables.channels
+        th, tw = header.tile_height, header.tile_width
+        ok = th % s == 0 and tw % s == 0 and th <= model.tile_shape[0] and tw <= model.tile_shape[1]
+        if not ok or header.code_length != (th // s) * (tw // s) * k:
+            raise CaeError(f"{label}: tile {th}x{tw} / code length {header.code_length} do not match the model")
+    elif (header.tile_height, header.tile_width, header.code_length) != (th, tw, model.code_length):
         raise CaeError(f"{label}: tile {header.tile_height}x{header.tile_width} / code length {header.code_length} do not match the model")
 
 
-def decode_codes(model, codes: np.ndarray, width: int, height: int, channels: int, progress=None) -> np.ndarray:
+def decode_codes(model, codes: np.ndarray, width: int, height: int, channels: int, progress=None, tile=None) -> np.ndarray:
     """Reassemble the (height, width, channels) uint8 image from per-tile codes."""
     th, tw, mc = model.tile_shape
+    if tile is not None:
+        th, tw = tile
     rows, cols = -(-height // th), -(-width // tw)
     out = np.empty((height, width, mc), np.uint8)
-    row_codes = (codes[r * cols : (r + 1) * cols] for r in range(rows))
+    if is_rate_model(model):
+        grid = codes.reshape(len(codes), th // model.stride, tw // model.stride, -1)
+        decoded = (_one_tile(model.decode_tiles, grid[i : i + 1], progress) for i in range(len(grid)))
+    else:
+        row_codes = (codes[r * cols : (r + 1) * cols] for r in range(rows))
+        decoded = _run_batched(model.decode_tiles, row_codes, progress)
     r = 0
     pending = []
-    for tiles in _run_batched(model.decode_tiles, row_codes, progress):
+    for tiles in decoded:
         pending.append(tiles)
         buffered = sum(len(t) for t in pending)
         while buffered >= cols and r < rows:
@@ -175,12 +239,21 @@ def decode(model, data: bytes, label: str = "<input>", progress=None) -> np.ndar
     """The uint8 image (H, W, C) of ``.cae`` bytes, checked against ``model``."""
     header, codes = fmt.unpack(data, label)
     check_model(header, model, label)
-    return decode_codes(model, codes, header.width, header.height, header.channels, progress)
+    if header.entropy_coded:
+        from cae_compress.coder import decode_symbols
+
+        n = header.n_tiles * header.code_length // model.tables.channels
+        codes = decode_symbols(codes, n, model.tables, label).astype(np.float32).reshape(header.n_tiles, -1)
+    tile = (header.tile_height, header.tile_width)
+    return decode_codes(model, codes, header.width, header.height, header.channels, progress, tile)
 
 
 def reconstruct(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE) -> np.ndarray:
     """What ``decode(encode(pixels))`` gives, computed in memory without a file."""
-    codes, out_channels = encode_codes(model, pixels)
-    stored, scale, offset = quantize(codes, dtype)
-    values = stored.astype(np.float32) * np.float32(scale) + np.float32(offset) if dtype == "uint8" else stored.astype(np.float32)
-    return decode_codes(model, values, pixels.shape[1], pixels.shape[0], out_channels)
+    codes, out_channels, tile = encode_codes(model, pixels)
+    if is_rate_model(model):
+        values = model.tables.clamp(np.rint(codes).reshape(-1, model.tables.channels)).astype(np.float32).reshape(len(codes), -1)
+    else:
+        stored, scale, offset = quantize(codes, dtype)
+        values = stored.astype(np.float32) * np.float32(scale) + np.float32(offset) if dtype == "uint8" else stored.astype(np.float32)
+    return decode_codes(model, values, pixels.shape[1], pixels.shape[0], out_channels, tile=tile)

@@ -18,15 +18,19 @@ import numpy as np
 from cae_compress.errors import CaeError
 
 MAGIC = b"\x89CAE"
-VERSION = 1
+VERSION = 2  # the newest version this module reads; files are written with the oldest that holds them
 HEADER = struct.Struct("<4sBBBBIIHHIff8s24sQI")
 HEADER_SIZE = HEADER.size  # 76
 assert HEADER_SIZE == 76
 
-DTYPES = {0: "float32", 1: "float16", 2: "uint8"}
+DTYPES = {0: "float32", 1: "float16", 2: "uint8", 3: "int"}
 DTYPE_CODES = {v: k for k, v in DTYPES.items()}
-COMPRESSIONS = {0: "none", 1: "zlib", 2: "lzma"}
+COMPRESSIONS = {0: "none", 1: "zlib", 2: "lzma", 3: "range"}
 COMPRESSION_CODES = {v: k for k, v in COMPRESSIONS.items()}
+# Version 2 adds entropy-coded files: codes rounded to integers ("int") and
+# range-coded with the model's integer frequency tables ("range", see
+# cae_compress.coder).  The two go together and only in version 2 files.
+ENTROPY_CODED = ("int", "range")
 
 MAX_PIXELS = 256 * 1024 * 1024  # the same bound as for input images
 MAX_SIDE = 1 << 20
@@ -51,7 +55,7 @@ class Header:
     offset: float = 0.0
     fingerprint: bytes = b"\0" * 8
     model_name: str = ""
-    version: int = VERSION
+    version: int = 1
 
     @property
     def tiles(self) -> tuple[int, int]:
@@ -64,8 +68,14 @@ class Header:
         return rows * cols
 
     @property
+    def entropy_coded(self) -> bool:
+        return self.dtype == "int"
+
+    @property
     def raw_payload_size(self) -> int:
-        return self.n_tiles * self.code_length * np.dtype(self.dtype).itemsize
+        """Bytes of the codes once decompressed (4 per integer code for entropy-coded files)."""
+        itemsize = 4 if self.entropy_coded else np.dtype(self.dtype).itemsize
+        return self.n_tiles * self.code_length * itemsize
 
 
 def _lzma_filters(raw_size: int, preset: int | None = None) -> list[dict]:
@@ -84,8 +94,16 @@ def _crc(header_without_crc: bytes, payload: bytes) -> int:
     return zlib.crc32(payload, zlib.crc32(header_without_crc)) & 0xFFFFFFFF
 
 
-def pack(header: Header, codes: np.ndarray) -> bytes:
-    """Serialize ``codes`` ((n_tiles, code_length), already in ``header.dtype``) into file bytes."""
+def pack(header: Header, codes: np.ndarray | bytes) -> bytes:
+    """Serialize ``codes`` into file bytes.
+
+    ``codes`` is an array (n_tiles, code_length) already in ``header.dtype``,
+    or, for an entropy-coded header, the coder's bytes.
+    """
+    if header.entropy_coded != (header.compression == "range"):
+        raise ValueError("integer codes go with the range coder, and only they do")
+    if header.entropy_coded:
+        return _assemble(header, bytes(codes))
     raw = np.ascontiguousarray(codes, dtype=np.dtype(header.dtype).newbyteorder("<")).tobytes()
     if len(raw) != header.raw_payload_size:
         raise ValueError(f"codes hold {len(raw)} bytes, the header says {header.raw_payload_size}")
@@ -95,9 +113,14 @@ def pack(header: Header, codes: np.ndarray) -> bytes:
         payload = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=_lzma_filters(len(raw), preset=9))
     else:
         payload = raw
+    return _assemble(header, payload)
+
+
+def _assemble(header: Header, payload: bytes) -> bytes:
+    version = 2 if header.entropy_coded else header.version
     name = header.model_name.encode("ascii", "replace")[:24]
     fields = (
-        MAGIC, header.version, DTYPE_CODES[header.dtype], COMPRESSION_CODES[header.compression], header.channels,
+        MAGIC, version, DTYPE_CODES[header.dtype], COMPRESSION_CODES[header.compression], header.channels,
         header.width, header.height, header.tile_height, header.tile_width, header.code_length,
         header.scale, header.offset, header.fingerprint, name, len(payload),
     )
@@ -154,6 +177,8 @@ def parse_header(data: bytes, label: str = "<input>") -> Header:
         raise CaeError(f"{label}: unknown code dtype {dtype}")
     if comp not in COMPRESSIONS:
         raise CaeError(f"{label}: unknown payload compression {comp}")
+    if (DTYPES[dtype] == "int") != (COMPRESSIONS[comp] == "range") or (DTYPES[dtype] == "int" and version < 2):
+        raise CaeError(f"{label}: code dtype '{DTYPES[dtype]}' does not go with compression '{COMPRESSIONS[comp]}' in a version {version} file")
     if channels not in (1, 3):
         raise CaeError(f"{label}: unsupported channel count {channels}")
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE) or width * height > MAX_PIXELS:
@@ -172,9 +197,15 @@ def parse_header(data: bytes, label: str = "<input>") -> Header:
     return header
 
 
-def unpack(data: bytes, label: str = "<input>") -> tuple[Header, np.ndarray]:
-    """Parse a whole ``.cae`` file into its header and float32 codes (n_tiles, code_length)."""
+def unpack(data: bytes, label: str = "<input>") -> tuple[Header, np.ndarray | bytes]:
+    """Parse a whole ``.cae`` file into its header and float32 codes (n_tiles, code_length).
+
+    For an entropy-coded file the second item is the coder's bytes, which only
+    the model's tables can turn into codes (``cae_compress.coder``).
+    """
     header = parse_header(data, label)
+    if header.entropy_coded:
+        return header, data[HEADER_SIZE:]
     raw = _decompress(header.compression, data[HEADER_SIZE:], header.raw_payload_size, label)
     codes = np.frombuffer(raw, dtype=np.dtype(header.dtype).newbyteorder("<")).reshape(header.n_tiles, header.code_length)
     if header.dtype == "uint8":

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cae_compress._quiet import quiet_stderr
+from cae_compress.coder import Tables
 from cae_compress.errors import CaeError
 from cae_compress.pixels import from_model_range, to_model_range
 from cae_compress.runtime import header_name
@@ -41,24 +42,57 @@ def has_lite(keras_path: str | Path) -> bool:
     return all(p.is_file() for p in lite_paths(keras_path))
 
 
-def _without_transposed_convolutions(model):
-    """The same function with each stride-1 ``Conv2DTranspose`` written as a ``Conv2D``.
+def _subpixel_kernel(kernel: np.ndarray, stride: int) -> np.ndarray:
+    """The kernel of the convolution that, followed by depth-to-space, equals a 'same' transposed one.
 
-    LiteRT runs ``TRANSPOSE_CONV`` slowly for small channel counts (3x slower
-    decoding of the dense model here).  A stride-1 transposed convolution is a
+    A transposed convolution of stride ``s`` and odd size ``k`` with 'same'
+    padding writes output pixel ``s*m + a`` from inputs ``m + u`` with tap
+    ``t = a + p - s*u`` (``p = (k - s) // 2``).  For each phase ``(a, b)`` that
+    is a small ordinary convolution; all phases together are one convolution
+    with ``s*s*out`` channels, which depth-to-space interleaves.
+    """
+    k = kernel.shape[0]
+    c_out, c_in = kernel.shape[2], kernel.shape[3]
+    p = (k - stride) // 2
+    reach = (k + stride - 1) // stride  # taps each phase can use on each side, at most
+    size = 2 * reach + 1
+    sub = np.zeros((size, size, c_in, stride * stride * c_out), kernel.dtype)
+    for a in range(stride):
+        for b in range(stride):
+            phase = (a * stride + b) * c_out
+            for u in range(-reach, reach + 1):
+                ty = a + p - stride * u
+                for v in range(-reach, reach + 1):
+                    tx = b + p - stride * v
+                    if 0 <= ty < k and 0 <= tx < k:
+                        sub[u + reach, v + reach, :, phase : phase + c_out] = kernel[ty, tx].T
+    used = np.flatnonzero(np.abs(sub).sum(axis=(1, 2, 3)) + np.abs(sub).sum(axis=(0, 2, 3)))
+    trim = min(used.min(), size - 1 - used.max()) if used.size else 0
+    return sub[trim : size - trim, trim : size - trim]
+
+
+def _without_transposed_convolutions(model):
+    """The same function with each ``Conv2DTranspose`` written as ordinary convolutions.
+
+    LiteRT runs ``TRANSPOSE_CONV`` slowly (3x slower decoding of the dense
+    model here, 5x of the rate models).  A stride-1 transposed convolution is a
     convolution with the kernel flipped spatially and its channel axes swapped,
-    over the input padded by ``k - 1`` ('valid') or as is ('same', odd ``k``).
-    Only chains of layers (every architecture here) are rewritten.
+    over the input padded by ``k - 1`` ('valid') or as is ('same', odd ``k``);
+    a strided 'same' one is a convolution followed by depth-to-space
+    (:func:`_subpixel_kernel`).  Only chains of layers (every architecture
+    here) are rewritten.
     """
     import keras
 
+    from cae_compress._tf import tf
+
     def convertible(layer):
-        return (
-            isinstance(layer, keras.layers.Conv2DTranspose)
-            and tuple(layer.strides) == (1, 1)
-            and tuple(layer.dilation_rate) == (1, 1)
-            and (layer.padding == "valid" or all(k % 2 for k in layer.kernel_size))
-        )
+        if not isinstance(layer, keras.layers.Conv2DTranspose) or tuple(layer.dilation_rate) != (1, 1):
+            return False
+        if tuple(layer.strides) == (1, 1):
+            return layer.padding == "valid" or all(k % 2 for k in layer.kernel_size)
+        s = layer.strides[0]
+        return layer.padding == "same" and tuple(layer.strides) == (s, s) and layer.kernel_size[0] == layer.kernel_size[1] >= s
 
     if not any(convertible(layer) for layer in model.layers):
         return model
@@ -68,13 +102,23 @@ def _without_transposed_convolutions(model):
         if not convertible(layer):
             x = layer(x)
             continue
-        kh, kw = layer.kernel_size
-        if layer.padding == "valid":
-            x = keras.layers.ZeroPadding2D(((kh - 1, kh - 1), (kw - 1, kw - 1)))(x)
-        conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, padding=layer.padding, activation=layer.activation, use_bias=layer.use_bias)
-        x = conv(x)
         kernel, *bias = layer.get_weights()  # kernel: (kh, kw, out, in)
-        pending.append((conv, [np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)), *bias]))
+        s = layer.strides[0]
+        if s == 1:
+            kh, kw = layer.kernel_size
+            if layer.padding == "valid":
+                x = keras.layers.ZeroPadding2D(((kh - 1, kh - 1), (kw - 1, kw - 1)))(x)
+            conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, padding=layer.padding, activation=layer.activation, use_bias=layer.use_bias)
+            x = conv(x)
+            pending.append((conv, [np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)), *bias]))
+            continue
+        sub = _subpixel_kernel(kernel, s)
+        conv = keras.layers.Conv2D(sub.shape[-1], sub.shape[:2], padding="same", use_bias=layer.use_bias)
+        x = conv(x)
+        pending.append((conv, [sub, *[np.tile(b, s * s) for b in bias]]))
+        x = keras.layers.Lambda(lambda t, s=s: tf.nn.depth_to_space(t, s))(x)
+        if layer.activation is not None and layer.activation is not keras.activations.linear:
+            x = keras.layers.Activation(layer.activation)(x)
     for conv, weights in pending:
         conv.set_weights(weights)
     return keras.Model(inputs, x)
@@ -99,8 +143,22 @@ def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
         "value_range": list(cae.value_range),
         "fingerprint": fingerprint(cae).hex(),
     }
+    if hasattr(cae, "prior"):  # a rate model: its integer tables, made once here, used by every backend
+        from cae_compress.entropy import integer_tables
+
+        meta["stride"] = cae.stride
+        meta["entropy"] = integer_tables(cae.prior)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return enc_path, dec_path, meta_path
+
+
+def read_tables(keras_path: str | Path) -> Tables:
+    """The integer entropy tables exported beside a rate model's ``.keras`` file."""
+    meta_path = lite_paths(keras_path)[2]
+    try:
+        return Tables(json.loads(meta_path.read_text())["entropy"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise CaeError(f"{meta_path}: a rate model needs the entropy tables of its export ({exc}); run 'cae export --model-path {keras_path}'") from None
 
 
 class _Runner:
@@ -145,7 +203,9 @@ class LiteModel:
             self.code_shape = tuple(meta["code_shape"])
             self.value_range = tuple(meta["value_range"])
             self.arch = meta["arch"]
-        except (OSError, ValueError, KeyError) as exc:
+            self.stride = meta.get("stride")
+            self.tables = Tables(meta["entropy"]) if "entropy" in meta else None
+        except (OSError, ValueError, KeyError, CaeError) as exc:
             raise CaeError(f"{meta_path}: unreadable LiteRT model description ({exc})") from None
         self.name = header_name(name)
         self.code_length = int(np.prod(self.code_shape))
@@ -157,5 +217,7 @@ class LiteModel:
         return self._encoder(to_model_range(tiles, self.value_range)).reshape(len(tiles), -1)
 
     def decode_tiles(self, codes: np.ndarray) -> np.ndarray:
-        y = self._decoder(np.asarray(codes, np.float32).reshape(len(codes), *self.code_shape))
-        return from_model_range(y, self.value_range)
+        x = np.asarray(codes, np.float32)
+        if x.ndim != 4:  # a rate model gets its codes as a grid already
+            x = x.reshape(len(codes), *self.code_shape)
+        return from_model_range(self._decoder(x), self.value_range)

@@ -76,3 +76,31 @@ def ssim(original: np.ndarray, reconstruction: np.ndarray, window: int = 11, sig
     cov = _filter_valid(a * b, g) - mu_a * mu_b
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return float(np.mean(s))
+
+
+def bd_rate(rate_a, psnr_a, rate_b, psnr_b, low: float | None = None, high: float | None = None) -> float | None:
+    """Bjøntegaard delta rate of curve B against curve A, in percent (negative: B needs fewer bits).
+
+    Each curve's log-rate is fitted as a polynomial of PSNR (cubic, or of
+    lower degree when a curve has fewer than four points) and the fits are
+    averaged over the PSNR interval both curves cover.  ``low``/``high``
+    restrict the points used to that range of rates (e.g. 0.2-1.0 bpp).
+    None when the curves share no PSNR interval or a curve has under two points.
+    """
+    def points(rate, psnr):
+        r, p = np.asarray(rate, np.float64), np.asarray(psnr, np.float64)
+        keep = (r >= (low if low is not None else -np.inf)) & (r <= (high if high is not None else np.inf)) & (r > 0)
+        return np.log(r[keep]), p[keep]
+
+    (la, pa), (lb, pb) = points(rate_a, psnr_a), points(rate_b, psnr_b)
+    if len(pa) < 2 or len(pb) < 2:
+        return None
+    lo, hi = max(pa.min(), pb.min()), min(pa.max(), pb.max())
+    if not hi > lo:
+        return None
+    fa = np.polyfit(pa, la, min(3, len(pa) - 1))
+    fb = np.polyfit(pb, lb, min(3, len(pb) - 1))
+    ia, ib = np.polyint(fa), np.polyint(fb)
+    mean_a = (np.polyval(ia, hi) - np.polyval(ia, lo)) / (hi - lo)
+    mean_b = (np.polyval(ib, hi) - np.polyval(ib, lo)) / (hi - lo)
+    return float((np.exp(mean_b - mean_a) - 1.0) * 100.0)

@@ -24,7 +24,7 @@ from keras import layers, ops
 
 from cae_compress.errors import CaeError
 
-ARCHITECTURES = ("dense", "single-layer", "deep")
+ARCHITECTURES = ("dense", "single-layer", "deep", "factorized")  # factorized: see cae_compress.rate
 DEFAULT_ARCHITECTURE = "dense"
 DEFAULT_FILTERS = {"dense": 16, "single-layer": 32, "deep": 32}
 
@@ -180,7 +180,7 @@ _BUILDERS = {"dense": _dense, "single-layer": _single_layer, "deep": _deep}
 
 
 def check_architecture(arch: str) -> str:
-    if arch not in _BUILDERS:
+    if arch not in ARCHITECTURES:
         raise CaeError(f"unknown model '{arch}' (choose from: {', '.join(ARCHITECTURES)})")
     return arch
 
@@ -195,6 +195,10 @@ def build_model(
 ) -> CAE:
     """Build an untrained CAE of architecture ``arch`` for tiles of ``input_shape``."""
     check_architecture(arch)
+    if arch == "factorized":
+        from cae_compress import rate
+
+        return rate.build_rate_model(input_shape[2], filters or rate.DEFAULT_FILTERS, code_length)
     if code_length <= 0:
         raise CaeError(f"--code-length must be positive, got {code_length}")
     if filters is None:
@@ -243,7 +247,7 @@ def pixel_metrics(value_range):
 def save_model(model: CAE, path: str | Path) -> Path:
     """Save the weights and architecture (no optimizer state) to a ``.keras`` file, atomically."""
     path = Path(path)
-    clean = CAE.from_config(model.get_config())
+    clean = type(model).from_config(model.get_config())
     clean(np.zeros((1, *model.tile_shape), "float32"))  # build
     clean.set_weights(model.get_weights())
     tmp = path.with_name(path.name + ".part.keras")
@@ -259,6 +263,8 @@ def load_model(path: str | Path) -> CAE:
         path = path / "model.keras"
     if not path.is_file():
         raise CaeError(f"{path}: no such model file")
+    import cae_compress.rate  # noqa: F401  (registers the rate models' classes)
+
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # keras raises many kinds for a bad file

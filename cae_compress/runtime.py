@@ -22,9 +22,14 @@ def header_name(name: str) -> str:
 
 
 class KerasModel:
-    """Inference with TensorFlow through the CAE's encoder and decoder, called directly."""
+    """Inference with TensorFlow through the CAE's encoder and decoder, called directly.
 
-    def __init__(self, cae, name: str):
+    A rate model also needs ``tables``: the integer frequency tables exported
+    with it (``cae_compress.coder.Tables``); they are read from its export,
+    never recomputed here.
+    """
+
+    def __init__(self, cae, name: str, tables=None):
         from cae_compress.models import fingerprint
 
         self.cae = cae
@@ -34,6 +39,8 @@ class KerasModel:
         self.code_shape = cae.code_shape
         self.code_length = cae.code_length
         self.value_range = cae.value_range
+        self.tables = tables
+        self.stride = getattr(cae, "stride", None)
 
     backend = "tensorflow"
 
@@ -42,5 +49,7 @@ class KerasModel:
         return np.asarray(codes, np.float32).reshape(len(tiles), -1)
 
     def decode_tiles(self, codes: np.ndarray) -> np.ndarray:
-        x = np.asarray(codes, np.float32).reshape(len(codes), *self.code_shape)
+        x = np.asarray(codes, np.float32)
+        if x.ndim != 4:  # a rate model gets its codes as a grid already
+            x = x.reshape(len(codes), *self.code_shape)
         return from_model_range(self.cae.decoder(x, training=False), self.value_range)

@@ -62,11 +62,25 @@ class TrainConfig:
     device: str = "auto"
     strategy: str = "default"
     cache: bool = False
+    lmbda: float = 100.0
+    cosine: bool = False
+    init_from: str | None = None
+
+    @property
+    def rate(self) -> bool:
+        """Whether this trains a rate model (``factorized``): distortion + lambda * rate."""
+        from cae_compress.rate import RATE_ARCHITECTURES
+
+        return self.model in RATE_ARCHITECTURES
 
     def validate(self) -> None:
         from cae_compress.models import check_architecture
 
         check_architecture(self.model)
+        if not self.lmbda > 0:
+            raise CaeError(f"--lmbda must be positive, got {self.lmbda}")
+        if self.init_from is not None and not Path(self.init_from).exists():
+            raise CaeError(f"--init-from {self.init_from}: no such model file")
         if self.code_length <= 0:
             raise CaeError(f"--code-length must be positive, got {self.code_length}")
         if self.epochs <= 0:
@@ -101,7 +115,7 @@ class TrainResult:
 def default_run_dir(config: TrainConfig, root: str | Path = "logs") -> Path:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     data = Path(config.dataset).stem if config.dataset not in ("cifar10", "mnist") else config.dataset
-    length = f"-c{config.code_length}" if config.model != "single-layer" else ""
+    length = f"-l{config.lmbda:g}" if config.rate else f"-c{config.code_length}" if config.model != "single-layer" else ""
     return Path(root) / config.model / f"{data}{length}-{stamp}"
 
 
@@ -126,7 +140,9 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int):
     import keras
 
     lr = config.learning_rate
-    if config.lr_decay < 1:
+    if config.cosine:
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps_per_epoch * config.epochs, alpha=0.05)
+    elif config.lr_decay < 1:
         lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=steps_per_epoch, decay_rate=config.lr_decay)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(lr)
@@ -191,13 +207,36 @@ def _best_val_loss(history_csv: Path) -> float | None:
 
 
 def evaluate(model, tiles: np.ndarray, batch_size: int = 256) -> dict:
-    """Loss and pixel metrics of ``model`` on uint8 ``tiles`` (reconstructions rounded to uint8)."""
+    """Loss and pixel metrics of ``model`` on uint8 ``tiles`` (reconstructions rounded to uint8).
+
+    For a rate model the codes are rounded as in the codec, and ``bpp`` is
+    their information content under the learned prior, in bits per pixel
+    (the coder's output is within 0.1% of it, plus the file header).
+    """
     from cae_compress.pixels import from_model_range, to_model_range
 
+    if hasattr(model, "prior"):
+        return _evaluate_rate(model, tiles, batch_size)
     x = to_model_range(tiles, model.value_range)
     recon = np.concatenate([model(x[i : i + batch_size], training=False).numpy() for i in range(0, len(x), batch_size)])
     loss = model.loss_scale * float(np.mean(np.square(recon - x)))
     return {"loss": loss, **reconstruction_metrics(tiles, from_model_range(recon, model.value_range)), "tiles": int(len(tiles))}
+
+
+def _evaluate_rate(model, tiles: np.ndarray, batch_size: int) -> dict:
+    from cae_compress.pixels import from_model_range, to_model_range
+
+    x = to_model_range(tiles, model.value_range)
+    recon, bits = [], 0.0
+    for i in range(0, len(x), batch_size):
+        y = np.rint(np.asarray(model.encoder(x[i : i + batch_size], training=False)))
+        bits -= float(np.sum(np.log2(np.asarray(model.prior(y)))))
+        recon.append(np.asarray(model.decoder(y, training=False)))
+    recon = np.concatenate(recon)
+    pixels = int(np.prod(tiles.shape[:3]))
+    metrics = reconstruction_metrics(tiles, from_model_range(recon, model.value_range))
+    bpp = bits / pixels
+    return {"loss": metrics["mse"] + model.lmbda * bpp, **metrics, "bpp": bpp, "lmbda": model.lmbda, "tiles": int(len(tiles))}
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -259,7 +298,20 @@ def train(
     placement = make_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)
     with placement.strategy.scope():
-        model = build_model(config.model, dataset.tile_shape, config.code_length, config.filters, config.l2_penalty, config.l1_code)
+        if config.rate:
+            from cae_compress.rate import DEFAULT_FILTERS, build_rate_model
+
+            model = build_rate_model(dataset.tile_shape[2], config.filters or DEFAULT_FILTERS, config.code_length, config.lmbda)
+            if config.init_from and not resume:
+                from cae_compress.models import load_model
+
+                start = load_model(config.init_from)
+                try:
+                    model.set_weights(start.get_weights())
+                except ValueError as exc:
+                    raise CaeError(f"--init-from {config.init_from}: not the same architecture ({exc})") from None
+        else:
+            model = build_model(config.model, dataset.tile_shape, config.code_length, config.filters, config.l2_penalty, config.l1_code)
 
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -273,7 +325,7 @@ def train(
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
             "versions": {"cae_compress": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
             "dataset": {"name": dataset.name, "tile_shape": list(dataset.tile_shape), "train": dataset.train_size, "validation": len(dataset.x_val), "test": len(dataset.x_test)},
-            "model": {"arch": model.arch, "code_shape": list(model.code_shape), "code_length": model.code_length, "parameters": int(model.count_params()), "value_range": list(model.value_range)},
+            "model": {"arch": model.arch, "code_shape": list(model.code_shape), "code_length": model.code_length, "parameters": int(model.count_params()), "value_range": list(model.value_range), **({"lmbda": model.lmbda} if config.rate else {})},
             "status": "running",
         }
     meta["status"] = "running"
@@ -283,7 +335,10 @@ def train(
 
     steps = math.ceil(dataset.train_size / config.batch_size)
     with placement.strategy.scope():
-        model.compile(optimizer=_optimizer(config, steps), loss=reconstruction_loss(model.loss_scale), metrics=pixel_metrics(model.value_range))
+        if config.rate:  # the model's own train_step computes distortion + lambda * rate
+            model.compile(optimizer=_optimizer(config, steps))
+        else:
+            model.compile(optimizer=_optimizer(config, steps), loss=reconstruction_loss(model.loss_scale), metrics=pixel_metrics(model.value_range))
 
     shard = config.strategy == "multi-worker"
     train_ds = train_pipeline(dataset, model.value_range, config.batch_size, config.seed, cache=config.cache, shard=shard)

@@ -3,7 +3,7 @@
 * :func:`reconstruction_grid`: inputs next to their reconstructions;
 * :func:`filter_grid`: the kernels of the first (encoding) convolution;
 * :func:`activation_maps`: each filter's response to one image, before and
-  after the activation function;
+  after the activation function (GDN in the rate models);
 * :func:`error_figure`: one image, its decoding through the real codec, and
   the absolute error map, where padding and tile-border artifacts show.
 
@@ -137,7 +137,12 @@ def activation_maps(cae, pixels: np.ndarray, max_side: int = 160) -> np.ndarray:
     import keras
 
     pre = np.asarray(keras.ops.conv(x, conv.kernel, strides=conv.strides, padding=conv.padding) + conv.bias)[0]
-    post = np.asarray(conv.activation(pre))
+    layers = cae.encoder.layers
+    after = layers[layers.index(conv) + 1] if layers.index(conv) + 1 < len(layers) else None
+    if after is not None and after.__class__.__name__ == "GDN":  # rate models: GDN is the nonlinearity
+        post = np.asarray(after(pre[None]))[0]
+    else:
+        post = np.asarray(conv.activation(pre))
     k = max(1, 64 // max(pre.shape[:2]))
     cells = []
     for f in range(pre.shape[-1]):

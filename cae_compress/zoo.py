@@ -26,7 +26,8 @@ def shipped_models() -> dict[str, Path]:
 
 
 # The default for `encode` when shipped: the best trade-off measured (see the README).
-PREFERRED_DEFAULTS = ("cifar10-128", "cifar10-64", "cifar10-256", "cifar10-32")
+PREFERRED_DEFAULTS = ("rate-q3", "rate-q2", "rate-q4", "rate-q1", "cifar10-128", "cifar10-64", "cifar10-256", "cifar10-32")
+RATE_PREFIX = "rate-q"  # shipped rate models are rate-q1 (smallest files) .. rate-qN (best quality)
 
 
 def manifest(name: str) -> dict:
@@ -50,6 +51,23 @@ def default_model_name() -> str | None:
     return next((n for n in PREFERRED_DEFAULTS if n in names), None)
 
 
+def rate_models() -> list[str]:
+    """Shipped rate models, smallest files first: ``rate-q1``, ``rate-q2``, ..."""
+    names = [n for n in shipped_models() if n.startswith(RATE_PREFIX) and n[len(RATE_PREFIX) :].isdigit()]
+    return sorted(names, key=lambda n: int(n[len(RATE_PREFIX) :]))
+
+
+def quality_model(quality: int) -> str:
+    """The shipped rate model of ``--quality`` ``quality`` (1 = smallest files)."""
+    names = rate_models()
+    if not names:
+        raise CaeError("--quality: this install ships no rate models")
+    name = f"{RATE_PREFIX}{quality}"
+    if name not in names:
+        raise CaeError(f"--quality must be one of {', '.join(n[len(RATE_PREFIX):] for n in names)} (1 = smallest files), got {quality}")
+    return name
+
+
 def _name_for_path(path: Path) -> str:
     """A run's model is named after its run folder, any other file after its stem."""
     path = path.resolve()
@@ -69,10 +87,12 @@ def _load_path(path: Path, name: str, backend: str):
         if not has_lite(path):
             raise CaeError(f"{path}: no LiteRT files beside it; run 'cae export --model-path {path}' or use --backend tensorflow")
         return LiteModel(path, name)
+    from cae_compress.lite import read_tables
     from cae_compress.models import load_model
     from cae_compress.runtime import KerasModel
 
-    return KerasModel(load_model(path), name)
+    cae = load_model(path)
+    return KerasModel(cae, name, tables=read_tables(path) if hasattr(cae, "prior") else None)
 
 
 def model_file(model: str | None = None, model_path: str | Path | None = None) -> tuple[Path, str]:
@@ -145,8 +165,9 @@ def publish(run_dir: str | Path, name: str, dest: str | Path = _HERE.parent / "p
         "epochs": config["epochs"],
         "command": meta.get("command"),
         "config": config,
-        "validation": {k: val[k] for k in ("mse", "psnr", "mse_half_pm1")},
-        "test": {k: test[k] for k in ("mse", "psnr", "mse_half_pm1")},
+        "validation": {k: val[k] for k in ("mse", "psnr", "mse_half_pm1", "bpp") if k in val},
+        "test": {k: test[k] for k in ("mse", "psnr", "mse_half_pm1", "bpp") if k in test},
+        **({"lmbda": config["lmbda"]} if "bpp" in test else {}),
         "versions": meta.get("versions"),
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
         "sha256_lite": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in lite_paths(weights) if p.is_file()},

@@ -87,3 +87,20 @@ def lite_model_path(tmp_path_factory) -> Path:
     path = _saved_model(tmp_path_factory, "lite", arch="dense", input_shape=(16, 16, 3), code_length=24, filters=4)
     export_lite(load_model(path), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def rate_model_path(tmp_path_factory) -> Path:
+    """An untrained small rate model (factorized) with its LiteRT files and entropy tables."""
+    import keras
+
+    from cae_compress.lite import export_lite
+    from cae_compress.models import save_model
+    from cae_compress.rate import build_rate_model
+
+    keras.utils.set_random_seed(11)
+    model = build_rate_model(3, filters=8, channels=6)
+    path = tmp_path_factory.mktemp("rate") / "model.keras"
+    save_model(model, path)
+    export_lite(model, path)
+    return path

@@ -107,3 +107,22 @@ def test_bench_errors(tiny_npz, rgb_model_path):
     assert r.exit_code == 2 and "no models to bench" in r.stderr
     r = runner.invoke(app, ["bench", "--dataset", str(tiny_npz), "--model-path", str(rgb_model_path), "--baselines", "png"])
     assert r.exit_code == 2 and "unknown baseline 'png'" in r.stderr
+
+
+def test_rate_models_get_the_classic_curves_and_a_bd_rate(rate_model_path, tmp_path):
+    from PIL import Image
+
+    from cae_compress import zoo
+    from cae_compress.bench import CURVE_QUALITIES, rate_summary, to_json
+
+    for i, img in enumerate(smooth_images(2, 48, seed=9)):
+        Image.fromarray(img).save(tmp_path / f"{i}.png")
+    model = zoo.load(model_path=rate_model_path)
+    rows = run_bench([model], str(tmp_path), baselines=("jpeg",))
+    assert rows[0].codec == "cae-rate" and rows[0].code_length is None
+    assert rows[0].bytes == pytest.approx(np.mean([len(codec.encode(model, np.asarray(Image.open(tmp_path / f"{i}.png")))) for i in range(2)]))
+    curve = [r for r in rows if r.codec == "jpeg" and " q" in r.name]
+    assert [r.name for r in curve] == [f"jpeg q{q}" for q in CURVE_QUALITIES]
+    assert all(a.bpp <= b.bpp for a, b in zip(curve, curve[1:]))  # JPEG's rate grows with its quality
+    summary = rate_summary(rows)
+    assert "bd_rate_vs_jpeg" in summary and "bd_rate_vs_jpeg" in to_json(rows, "x")

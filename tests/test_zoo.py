@@ -62,3 +62,53 @@ def test_publish_refuses_unfinished_runs(tmp_path):
     (tmp_path / "test_results.json").write_text("{}")
     with pytest.raises(Exception, match="has not finished"):
         zoo.publish(tmp_path, "x", tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def rate_run(tiny_npz, tmp_path_factory):
+    run = tmp_path_factory.mktemp("zoo-rate") / "run"
+    train(TrainConfig(model="factorized", dataset=str(tiny_npz), code_length=4, filters=4, epochs=1, batch_size=64), run_dir=run, quiet=True)
+    return run
+
+
+@pytest.fixture
+def shipped_rates(rate_run, finished_run, tmp_path, monkeypatch):
+    """Two shipped rate models (the same weights under two names) beside a dense one."""
+    folder = tmp_path / "pretrained"
+    for name in ("rate-q1", "rate-q2"):
+        zoo.publish(rate_run, name, folder)
+    zoo.publish(finished_run, "cifar10-128", folder)
+    monkeypatch.setattr(zoo, "PRETRAINED_DIRS", (folder,))
+    return folder
+
+
+def _model_in(path):
+    from cae_compress import format as fmt
+
+    return fmt.parse_header(path.read_bytes()).model_name
+
+
+def test_rate_manifest_and_quality(shipped_rates, tmp_path):
+    m = json.loads((shipped_rates / "rate-q2.json").read_text())
+    assert m["architecture"] == "factorized" and m["test"]["bpp"] > 0 and m["lmbda"] == 100.0
+    assert zoo.rate_models() == ["rate-q1", "rate-q2"]
+    assert zoo.default_model_name() == "rate-q2"  # the first rate model of the preferred order that ships
+    Image.fromarray(smooth_images(1, 40)[0]).save(tmp_path / "a.png")
+    assert runner.invoke(app, ["encode", str(tmp_path / "a.png"), "--quality", "1"]).exit_code == 0
+    assert _model_in(tmp_path / "a.cae") == "rate-q1"
+    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "-q", "7", "-f"])
+    assert r.exit_code == 2 and "--quality must be one of 1, 2" in r.stderr
+    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "-q", "1", "--model", "rate-q2", "-f"])
+    assert r.exit_code == 2 and "give one" in r.stderr
+
+
+def test_bpp_picks_the_best_model_that_fits(shipped_rates, tmp_path):
+    Image.fromarray(smooth_images(1, 40)[0]).save(tmp_path / "a.png")
+    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "--bpp", "100"])
+    assert r.exit_code == 0 and r.stderr == "" and _model_in(tmp_path / "a.cae") == "rate-q2"
+    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "--bpp", "0.001", "-f"])
+    assert r.exit_code == 0 and "no shipped model fits 0.001 bpp" in r.stderr
+    assert _model_in(tmp_path / "a.cae") == "rate-q1"
+    (tmp_path / "a.png").unlink()
+    assert runner.invoke(app, ["decode", str(tmp_path / "a.cae")]).exit_code == 0  # found by the name in the file
+    assert Image.open(tmp_path / "a.png").size == (40, 40)

@@ -1,0 +1,142 @@
+"""Rate models: the learned prior's integer tables, the range coder, version 2 files, training."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cae_compress import codec, zoo
+from cae_compress import format as fmt
+from cae_compress.coder import Tables, decode_symbols, encode_symbols
+from cae_compress.errors import CaeError
+from cae_compress.lite import lite_paths
+from cae_compress.metrics import bd_rate
+from conftest import smooth_images
+
+
+@pytest.fixture(scope="module")
+def tables(rate_model_path):
+    return Tables(json.loads(lite_paths(rate_model_path)[2].read_text())["entropy"])
+
+
+def test_tables_are_integer_and_normalised(rate_model_path, tables):
+    meta = json.loads(lite_paths(rate_model_path)[2].read_text())["entropy"]
+    assert meta["precision"] == 24 and len(meta["frequencies"]) == 6
+    for f in meta["frequencies"]:
+        assert all(isinstance(v, int) and v >= 1 for v in f) and sum(f) == 1 << 24
+
+
+def test_coder_round_trip_and_ideal_length(tables):
+    rng = np.random.default_rng(0)
+    symbols = np.rint(rng.normal(0, 3, (5000, tables.channels))).astype(np.int64)
+    symbols[0, 0] = 10_000  # far outside every range: clamped
+    data = encode_symbols(symbols, tables)
+    back = decode_symbols(data, len(symbols), tables)
+    np.testing.assert_array_equal(back, tables.clamp(symbols))
+    assert back[0, 0] < 10_000
+    ideal = tables.bits(symbols)
+    assert ideal <= 8 * len(data) <= ideal * 1.01 + 64  # a range coder is within a few words of the information content
+
+
+def test_tables_refuse_bad_frequencies(tables):
+    with pytest.raises(CaeError, match="sum to 2\\*\\*precision"):
+        Tables({"precision": 24, "offsets": [0], "frequencies": [[1, 2, 3]]})
+    with pytest.raises(CaeError, match="unreadable"):
+        Tables({"precision": 24})
+
+
+@pytest.mark.parametrize("backend", ["litert", "tensorflow"])
+def test_rate_codec_round_trip(rate_model_path, backend):
+    model = zoo.load(model_path=rate_model_path, backend=backend)
+    img = smooth_images(1, 300, seed=4)[0][:, :190]  # not a multiple of 8, two tiles high
+    data = codec.encode(model, img)
+    header = fmt.parse_header(data)
+    assert (header.version, header.dtype, header.compression) == (2, "int", "range")
+    assert header.tile_height % 8 == 0 and header.tile_height <= 256 and header.n_tiles == 2
+    out = codec.decode(model, data)
+    assert out.shape == img.shape
+    np.testing.assert_array_equal(out, codec.reconstruct(model, img))
+
+
+def test_tile_size_splits_evenly(rate_model_path):
+    model = zoo.load(model_path=rate_model_path)
+    assert codec.tile_size(model, 768, 512) == (256, 256)
+    assert codec.tile_size(model, 300, 37) == (152, 40)
+    assert codec.tile_size(model, 1, 1) == (8, 8)
+
+
+def test_backends_decode_the_same_file_alike(rate_model_path):
+    lite = zoo.load(model_path=rate_model_path, backend="litert")
+    keras = zoo.load(model_path=rate_model_path, backend="tensorflow")
+    img = smooth_images(1, 64, seed=5)[0]
+    data = codec.encode(lite, img)
+    a, b = codec.decode(lite, data), codec.decode(keras, data)
+    assert np.abs(a.astype(int) - b).max() <= 1
+    # the codes themselves: integers, equal but for values within float rounding of a half
+    ca, _, _ = codec.encode_codes(lite, img)
+    cb, _, _ = codec.encode_codes(keras, img)
+    assert np.mean(np.rint(ca) != np.rint(cb)) < 1e-3
+
+
+def test_fresh_process_decodes_identical_pixels(rate_model_path, tmp_path):
+    """Encode here with the table-driven coder; decode in another process: the same pixels."""
+    from PIL import Image
+
+    img = smooth_images(1, 96, seed=6)[0]
+    model = zoo.load(model_path=rate_model_path)
+    (tmp_path / "a.cae").write_bytes(codec.encode(model, img))
+    expected = codec.decode(model, (tmp_path / "a.cae").read_bytes())
+    subprocess.run(
+        [sys.executable, "-m", "cae_compress", "decode", str(tmp_path / "a.cae"), "--model-path", str(rate_model_path), "-o", str(tmp_path / "b.png")],
+        check=True, capture_output=True,
+    )
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "b.png")), expected)
+
+
+def test_rate_file_needs_a_rate_model(rate_model_path, rgb_model):
+    img = smooth_images(1, 32, seed=7)[0]
+    rate = zoo.load(model_path=rate_model_path)
+    for encoder, decoder in [(rgb_model, rate), (rate, rgb_model)]:
+        with pytest.raises(CaeError, match="encoded by model"):
+            codec.decode(decoder, codec.encode(encoder, img))
+
+
+def test_version_2_fields_go_together(rate_model_path):
+    data = bytearray(codec.encode(zoo.load(model_path=rate_model_path), smooth_images(1, 16, seed=8)[0]))
+    data[4] = 1  # an entropy-coded payload in a version 1 file
+    import struct
+    import zlib
+
+    data[72:76] = struct.pack("<I", zlib.crc32(bytes(data[76:]), zlib.crc32(bytes(data[:72]))) & 0xFFFFFFFF)
+    with pytest.raises(CaeError, match="does not go with"):
+        fmt.parse_header(bytes(data))
+    with pytest.raises(CaeError, match="rate models only"):
+        codec.check_options("int", "auto")
+
+
+def test_train_rate_model_lowers_the_loss(tiny_npz, tmp_path):
+    from cae_compress.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    result = train(
+        TrainConfig(model="factorized", dataset=str(tiny_npz), code_length=8, filters=8, epochs=3, batch_size=32, lmbda=50, learning_rate=3e-3),
+        run_dir=run, quiet=True,
+    )
+    loss = result.history["loss"]
+    assert loss[-1] < loss[0]
+    assert result.test["bpp"] > 0 and result.test["lmbda"] == 50
+    meta = json.loads(lite_paths(run / "model.keras")[2].read_text())
+    assert meta["stride"] == 8 and len(meta["entropy"]["frequencies"]) == 8
+    # the real file's rate is the evaluated information content plus the header and the coder's last word
+    model = zoo.load(model_path=run)
+    x = np.load(tiny_npz)["x_test"][:1]
+    assert len(codec.encode(model, x[0])) >= fmt.HEADER_SIZE
+
+
+def test_bd_rate_of_a_scaled_curve():
+    rate = np.array([0.2, 0.4, 0.6, 0.9])
+    psnr = np.array([26.0, 29.0, 31.0, 33.0])
+    assert bd_rate(rate, psnr, rate * 0.8, psnr) == pytest.approx(-20.0, abs=1e-6)
+    assert bd_rate(rate, psnr, rate, psnr + 50) is None  # no common PSNR interval
