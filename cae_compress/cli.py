@@ -66,6 +66,13 @@ def main_options(
 
 
 # ---------------------------------------------------------------------------- train
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise CaeError(f"{flag} takes integers separated by commas, got '{text}'") from None
+
+
 @app.command()
 @handle_errors
 def train(
@@ -80,6 +87,7 @@ def train(
     lr_decay: float = typer.Option(1.0, "--lr-decay", help="Exponential decay: the learning rate is multiplied by this every epoch (1 = constant)."),
     cosine: bool = typer.Option(False, "--cosine", help="Cosine decay of the learning rate to 5% over the run (instead of --lr-decay)."),
     lmbda: float = typer.Option(100.0, "--lmbda", help="factorized: the loss is MSE (0-255 scale) + lmbda * bits per pixel; larger gives smaller files."),
+    scales: str = typer.Option("1", "--scales", help="Enlarge each training tile by a random one of these factors (bicubic) and crop it back, e.g. 1,2,3,4: thumbnails that look like large photos."),
     init_from: Optional[str] = typer.Option(None, "--init-from", help="Start from the weights of this model (same architecture), e.g. to train another --lmbda."),
     l2_penalty: float = typer.Option(0.0, "--l2-penalty", help="L2 weight decay on the kernels (single-layer: encoding convolution only)."),
     l1_code: float = typer.Option(0.0, "--l1-code", help="L1 sparsity penalty on the code (dense and deep models)."),
@@ -102,7 +110,7 @@ def train(
         model=model, dataset=dataset, code_length=code_length, filters=filters, epochs=epochs, batch_size=batch_size,
         optimizer=optimizer, learning_rate=learning_rate, lr_decay=lr_decay, l2_penalty=l2_penalty, l1_code=l1_code,
         grayscale=grayscale, tile_size=tile_size, val_split=val_split, seed=seed, device=device,
-        strategy=strategy, cache=cache, lmbda=lmbda, cosine=cosine, init_from=init_from,
+        strategy=strategy, cache=cache, lmbda=lmbda, cosine=cosine, init_from=init_from, scales=_int_list(scales, "--scales"),
     )
     if not resume:
         config.validate()  # before TensorFlow loads: bad flags fail fast
@@ -220,13 +228,16 @@ def models():
         print("no shipped models in this install (train one with 'cae train')", file=sys.stderr)
         return
     default = default_model_name()
-    print("name\tarchitecture\tdataset\tcode length\ttest PSNR (dB)\tMB")
+    print("name\tarchitecture\tdataset\tcode\ttest PSNR (dB)\ttest bpp\tMB")
     for name, path in found.items():
         m = manifest(name)
-        psnr = m.get("test", {}).get("psnr")
+        test = m.get("test", {})
+        psnr, bpp = test.get("psnr"), test.get("bpp")
+        code = f"lmbda {m['lmbda']:g}" if "lmbda" in m else m.get("code_length", "?")
         mark = "*" if name == default else ""
-        print(f"{name}{mark}\t{m.get('architecture', '?')}\t{m.get('dataset', '?')}\t{m.get('code_length', '?')}\t"
-              f"{'?' if psnr is None else f'{psnr:.2f}'}\t{path.stat().st_size / 1e6:.1f}")
+        size = sum(p.stat().st_size for p in path.parent.glob(f"{name}.*"))  # weights, LiteRT files, manifest
+        print(f"{name}{mark}\t{m.get('architecture', '?')}\t{m.get('dataset', '?')}\t{code}\t"
+              f"{'?' if psnr is None else f'{psnr:.2f}'}\t{'-' if bpp is None else f'{bpp:.3f}'}\t{size / 1e6:.1f}")
 
 
 @app.command()

@@ -52,7 +52,8 @@ class Tables:
             import constriction
 
             Categorical = constriction.stream.model.Categorical
-            self._models = [Categorical(p, perfect=False) for p in self._probabilities]
+            # a one-symbol channel (unused by the model) is not coded: constriction needs two symbols
+            self._models = [Categorical(p, perfect=False) if len(p) > 1 else None for p in self._probabilities]
         return self._models
 
     def clamp(self, symbols: np.ndarray) -> np.ndarray:

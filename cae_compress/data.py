@@ -232,14 +232,39 @@ def eval_pipeline(tiles: np.ndarray, value_range, batch_size: int, shard: bool =
     return ds.with_options(_options(shard))
 
 
-def train_pipeline(dataset: Dataset, value_range, batch_size: int, seed: int, cache: bool = False, shard: bool = False, shuffle_tiles: int = SHUFFLE_TILES):
+def _enlarge(scales: tuple[int, ...], seed: int):
+    """A tf.data map: enlarge each tile by a random factor of ``scales`` (bicubic), then crop back to its size.
+
+    A model trained on 32x32 thumbnails meets large photos, whose pixels are
+    far smoother; enlarged crops of the same thumbnails look more like them.
+    """
+    import tensorflow as tf
+
+    factors = tf.constant(scales, tf.int32)
+
+    def enlarge(x):
+        shape = tf.shape(x)
+        f = tf.random.shuffle(factors, seed=seed)[0]
+        big = tf.image.resize(tf.cast(x, tf.float32), shape[:2] * f, method="bicubic")
+        crop = tf.image.random_crop(big, shape, seed=seed)
+        return tf.cast(tf.clip_by_value(tf.round(crop), 0.0, 255.0), tf.uint8)
+
+    return enlarge
+
+
+def train_pipeline(
+    dataset: Dataset, value_range, batch_size: int, seed: int, cache: bool = False, shard: bool = False,
+    shuffle_tiles: int = SHUFFLE_TILES, scales: tuple[int, ...] = (1,),
+):
     """Training batches (x, x), reshuffled every epoch.
 
     Array data sets shuffle the whole array.  Folders stream: the file list is
     shuffled, files are decoded (Pillow) and cropped in parallel, crops pass a
     shuffle buffer of ``shuffle_tiles`` tiles, so memory does not grow with the
     folder; ``cache`` keeps the decoded crops' source images in memory after
-    the first epoch (faster, but no longer bounded).
+    the first epoch (faster, but no longer bounded).  ``scales`` other than
+    ``(1,)`` enlarge each tile by a random one of those factors and crop it
+    back (:func:`_enlarge`).
     """
     import math
     import os
@@ -279,6 +304,8 @@ def train_pipeline(dataset: Dataset, value_range, batch_size: int, seed: int, ca
             ds = ds.cache()
         ds = ds.map(crop, num_parallel_calls=os.cpu_count() or 1, deterministic=True)
         ds = ds.unbatch().shuffle(shuffle_tiles, seed=seed, reshuffle_each_iteration=True)
+    if tuple(scales) != (1,):
+        ds = ds.map(_enlarge(tuple(scales), seed), num_parallel_calls=os.cpu_count() or 1, deterministic=True)
     ds = ds.batch(batch_size).map(_scale(value_range)).prefetch(2)
     ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(dataset.train_size / batch_size)))
     return ds.with_options(_options(shard))

@@ -134,3 +134,24 @@ def test_shared_cifar10(monkeypatch):
     ds = load_dataset("cifar10")
     assert ds.tile_shape == (32, 32, 3)
     assert len(ds.x_train) == 45000 and len(ds.x_val) == 5000 and len(ds.x_test) == 10000
+
+
+def test_enlarged_crops_are_smoother_tiles_of_the_same_size(tiny_npz):
+    """--scales: each tile enlarged by a random factor and cropped back; factor 1 leaves it as it is."""
+    from cae_compress.data import train_pipeline
+
+    ds = load_dataset(str(tiny_npz))
+    rng = np.random.default_rng(0)
+    noisy = ds.__class__(**{**ds.__dict__, "x_train": rng.integers(0, 256, ds.x_train.shape, dtype=np.uint8)})
+    plain = np.concatenate([x.numpy() for x, _ in train_pipeline(noisy, (0.0, 1.0), 64, 0)])
+    big = np.concatenate([x.numpy() for x, _ in train_pipeline(noisy, (0.0, 1.0), 64, 0, scales=(4,))])
+    assert big.shape == plain.shape and big.dtype == np.float32 and 0 <= big.min() and big.max() <= 1
+    roughness = lambda a: np.abs(np.diff(a, axis=1)).mean()  # noqa: E731
+    assert roughness(big) < roughness(plain) / 2  # 4x enlarged noise is much smoother than noise
+
+
+def test_scales_flag_is_checked(tiny_npz):
+    from cae_compress.train import TrainConfig
+
+    with pytest.raises(CaeError, match="--scales takes positive integers"):
+        TrainConfig(dataset=str(tiny_npz), scales=(0, 2)).validate()

@@ -138,3 +138,39 @@ def test_fuzz_mutated_files_end_cleanly(rgb_model):
             assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] in (1, 3)
             outcomes["image"] += 1
     assert outcomes["error"] > 1000 and outcomes["image"] > 50, outcomes
+
+
+def test_fuzz_mutated_rate_files_end_cleanly(rate_model_path):
+    """Version 2 files too: mutations end in a clean CaeError or a valid image, never a crash."""
+    from cae_compress import zoo
+
+    model = zoo.load(model_path=rate_model_path)
+    rng = random.Random(99)
+    image = np.random.default_rng(1).integers(0, 255, (20, 35, 3), dtype=np.uint8)
+    seed = codec.encode(model, image)
+    outcomes = {"error": 0, "image": 0}
+    for i in range(400):
+        data = bytearray(seed)
+        kind = i % 4
+        if kind == 0:
+            data = data[: rng.randrange(len(data))]
+        elif kind == 1:
+            for _ in range(rng.randint(1, 4)):
+                j = rng.randrange(len(data))
+                data[j] ^= 1 << rng.randrange(8)
+        elif kind == 2:  # the coded payload itself, checksum fixed: the range decoder meets garbage
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(fmt.HEADER_SIZE, len(data))] = rng.randrange(256)
+            data = bytearray(_refix_crc(bytes(data)))
+        else:  # tile and code-length fields, checksum fixed
+            data[rng.randrange(16, 24)] = rng.randrange(256)
+            data = bytearray(_refix_crc(bytes(data)))
+        try:
+            out = codec.decode(model, bytes(data), "fuzz.cae")
+        except CaeError as exc:
+            assert exc.message.startswith("fuzz.cae: ") and "\n" not in exc.message
+            outcomes["error"] += 1
+        else:
+            assert out.dtype == np.uint8 and out.shape == image.shape
+            outcomes["image"] += 1
+    assert outcomes["error"] > 150 and outcomes["image"] > 20, outcomes

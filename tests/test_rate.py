@@ -40,6 +40,14 @@ def test_coder_round_trip_and_ideal_length(tables):
     assert ideal <= 8 * len(data) <= ideal * 1.01 + 64  # a range coder is within a few words of the information content
 
 
+def test_one_symbol_channels_cost_nothing():
+    t = Tables({"precision": 24, "offsets": [0, -1], "frequencies": [[1 << 24], [1 << 22, 3 << 22]]})
+    symbols = np.array([[5, 0], [0, -1], [0, 0]] * 100)
+    back = decode_symbols(encode_symbols(symbols, t), len(symbols), t)
+    np.testing.assert_array_equal(back, t.clamp(symbols))
+    assert (back[:, 0] == 0).all()
+
+
 def test_tables_refuse_bad_frequencies(tables):
     with pytest.raises(CaeError, match="sum to 2\\*\\*precision"):
         Tables({"precision": 24, "offsets": [0], "frequencies": [[1, 2, 3]]})

@@ -1,0 +1,42 @@
+"""Every model shipped in pretrained/: its manifest matches its files, it round-trips, both backends agree."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from cae_compress import codec, zoo
+from cae_compress.lite import lite_paths
+from conftest import smooth_images
+
+SHIPPED = sorted(zoo.shipped_models())
+pytestmark = pytest.mark.skipif(not SHIPPED, reason="no shipped models in this checkout")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_manifest_matches_the_files(name):
+    path = zoo.shipped_models()[name]
+    m = zoo.manifest(name)
+    assert m["name"] == name and m["command"].startswith("cae train")
+    assert m["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    for p in lite_paths(path):
+        assert m["sha256_lite"][p.name] == hashlib.sha256(p.read_bytes()).hexdigest()
+    assert m["test"]["psnr"] > 20
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_round_trip_and_backends_agree(name):
+    lite = zoo.load(name, backend="litert")
+    keras = zoo.load(name, backend="tensorflow")
+    assert lite.fingerprint == keras.fingerprint
+    img = smooth_images(1, 72, seed=12)[0][:, :50]
+    data = codec.encode(lite, img)
+    a, b = codec.decode(lite, data), codec.decode(keras, data)
+    assert a.shape == img.shape and np.abs(a.astype(int) - b).max() <= 1
+    psnr = 10 * np.log10(255**2 / np.mean((a.astype(float) - img) ** 2))
+    assert psnr > 25  # a smooth image comes back well from any trained model
+
+
+def test_shipped_folder_stays_small():
+    folder = zoo.shipped_models()[SHIPPED[0]].parent
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 40e6
