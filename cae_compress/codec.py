@@ -7,11 +7,15 @@ the network in batches of at most 128 (the last padded to a multiple of 8,
 never 1), so memory stays bounded and the codes do not depend on how many
 tiles an image has.
 
-Rate models (``cae_compress.rate``) are fully convolutional: the tile size is
-chosen per image (at most the model's tile, a multiple of its stride, as even
-a split as possible, recorded in the header), tiles go through the network one
-at a time, and the codes are rounded to integers and range-coded with the
-model's integer tables (``cae_compress.coder``) into a version 2 file.
+Rate models (``cae_compress.rate``) are fully convolutional and code the
+whole image as one grid of code vectors, one per 8x8 block (the header's
+"tile" is that block).  For bounded memory the networks run on windows of at
+most :data:`WINDOW` blocks a side, each with a margin of :data:`MARGIN`
+blocks of its neighbours' context that is computed and thrown away: the
+margin covers the networks' receptive fields, so the result is that of the
+whole image at once (to float rounding) and windows leave no seams.  The
+codes are rounded to integers and range-coded with the model's integer
+tables (``cae_compress.coder``) into a version 2 file.
 
 Channels: a 1-channel model encodes luma; a 3-channel model encodes grayscale
 images as gray RGB and the file records 1 channel, so they decode to
@@ -127,22 +131,50 @@ def is_rate_model(model) -> bool:
     return getattr(model, "tables", None) is not None
 
 
+WINDOW = 64  # rate models: code blocks per window side (512 pixels)
+MARGIN = 4  # rate models: blocks of context around each window (32 pixels; the receptive fields reach under 3 blocks)
+
+
 def tile_size(model, height: int, width: int) -> tuple[int, int]:
-    """The tile (height, width) an image is cut into: the model's, or for a rate model one chosen per image.
-
-    A rate model's tiles are at most its tile size, multiples of its stride,
-    and split the image as evenly as that allows, so little is padded.
-    """
+    """The tile (height, width) an image is cut into: the model's, or a rate model's 8x8 block."""
+    if is_rate_model(model):
+        return model.stride, model.stride
     th, tw, _ = model.tile_shape
-    if not is_rate_model(model):
-        return th, tw
+    return th, tw
+
+
+def _windows(n: int, window: int | None = None, margin: int | None = None) -> list[tuple[int, int, int, int]]:
+    """(start, stop, context start, context stop) of each window along a side of ``n`` blocks."""
+    window, margin = window or WINDOW, MARGIN if margin is None else margin
+    return [(a, min(n, a + window), max(0, a - margin), min(n, a + window + margin)) for a in range(0, n, window)]
+
+
+def _rate_encode(model, x: np.ndarray, progress=None) -> np.ndarray:
+    """The float code grid (rows, cols, channels) of an image, window by window with context."""
     s = model.stride
+    rows, cols = -(-x.shape[0] // s), -(-x.shape[1] // s)
+    x = np.pad(x, ((0, rows * s - x.shape[0]), (0, cols * s - x.shape[1]), (0, 0)), mode="edge")
+    grid = None
+    for r0, r1, rl, rh in _windows(rows):
+        for c0, c1, cl, ch in _windows(cols):
+            codes = _one_tile(model.encode_tiles, x[None, rl * s : rh * s, cl * s : ch * s], progress)
+            codes = codes.reshape(rh - rl, ch - cl, -1)
+            if grid is None:
+                grid = np.empty((rows, cols, codes.shape[-1]), np.float32)
+            grid[r0:r1, c0:c1] = codes[r0 - rl : r1 - rl, c0 - cl : c1 - cl]
+    return grid
 
-    def side(n, most):
-        parts = -(-n // most)
-        return -(-(-(-n // parts)) // s) * s
 
-    return side(max(height, 1), th), side(max(width, 1), tw)
+def _rate_decode(model, grid: np.ndarray, height: int, width: int, progress=None) -> np.ndarray:
+    """The uint8 image (height, width, C) of a code grid, window by window with context."""
+    s = model.stride
+    rows, cols, _ = grid.shape
+    out = np.empty((rows * s, cols * s, model.tile_shape[2]), np.uint8)
+    for r0, r1, rl, rh in _windows(rows):
+        for c0, c1, cl, ch in _windows(cols):
+            pixels = _one_tile(model.decode_tiles, grid[None, rl:rh, cl:ch], progress)[0]
+            out[r0 * s : r1 * s, c0 * s : c1 * s] = pixels[(r0 - rl) * s : (r1 - rl) * s, (c0 - cl) * s : (c1 - cl) * s]
+    return out[:height, :width]
 
 
 def encode_codes(model, pixels: np.ndarray, progress=None) -> tuple[np.ndarray, int, tuple[int, int]]:
@@ -153,11 +185,11 @@ def encode_codes(model, pixels: np.ndarray, progress=None) -> tuple[np.ndarray, 
     if h == 0 or w == 0:
         raise CaeError("image has no pixels")
     th, tw = tile_size(model, h, w)
+    if is_rate_model(model):
+        grid = _rate_encode(model, x, progress)
+        return grid.reshape(-1, grid.shape[-1]), out_channels, (th, tw)
     n = (-(-h // th)) * (-(-w // tw))
-    if is_rate_model(model):  # one large tile per call: bounded memory, and LiteRT's codes do not depend on batch size
-        codes = [_one_tile(model.encode_tiles, t[None], progress) for row in _tile_rows(x, th, tw) for t in row]
-    else:
-        codes = list(_run_batched(model.encode_tiles, _tile_rows(x, th, tw), progress))
+    codes = list(_run_batched(model.encode_tiles, _tile_rows(x, th, tw), progress))
     return np.concatenate(codes).reshape(n, -1).astype(np.float32), out_channels, (th, tw)
 
 
@@ -198,10 +230,8 @@ def check_model(header: fmt.Header, model, label: str) -> None:
         raise CaeError(f"{label}: {'an entropy-coded file' if header.entropy_coded else 'a file of float codes'} needs a {'rate' if header.entropy_coded else 'dense-code'} model")
     if is_rate_model(model):
         s, k = model.stride, model.tables.channels
-        th, tw = header.tile_height, header.tile_width
-        ok = th % s == 0 and tw % s == 0 and th <= model.tile_shape[0] and tw <= model.tile_shape[1]
-        if not ok or header.code_length != (th // s) * (tw // s) * k:
-            raise CaeError(f"{label}: tile {th}x{tw} / code length {header.code_length} do not match the model")
+        if (header.tile_height, header.tile_width, header.code_length) != (s, s, k):
+            raise CaeError(f"{label}: tile {header.tile_height}x{header.tile_width} / code length {header.code_length} do not match the model")
     elif (header.tile_height, header.tile_width, header.code_length) != (th, tw, model.code_length):
         raise CaeError(f"{label}: tile {header.tile_height}x{header.tile_width} / code length {header.code_length} do not match the model")
 
@@ -212,16 +242,14 @@ def decode_codes(model, codes: np.ndarray, width: int, height: int, channels: in
     if tile is not None:
         th, tw = tile
     rows, cols = -(-height // th), -(-width // tw)
-    out = np.empty((height, width, mc), np.uint8)
     if is_rate_model(model):
-        grid = codes.reshape(len(codes), th // model.stride, tw // model.stride, -1)
-        decoded = (_one_tile(model.decode_tiles, grid[i : i + 1], progress) for i in range(len(grid)))
-    else:
-        row_codes = (codes[r * cols : (r + 1) * cols] for r in range(rows))
-        decoded = _run_batched(model.decode_tiles, row_codes, progress)
+        out = _rate_decode(model, codes.reshape(rows, cols, -1), height, width, progress)
+        return to_channels(out, channels) if channels != mc else out
+    out = np.empty((height, width, mc), np.uint8)
+    row_codes = (codes[r * cols : (r + 1) * cols] for r in range(rows))
     r = 0
     pending = []
-    for tiles in decoded:
+    for tiles in _run_batched(model.decode_tiles, row_codes, progress):
         pending.append(tiles)
         buffered = sum(len(t) for t in pending)
         while buffered >= cols and r < rows:

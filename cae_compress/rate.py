@@ -16,8 +16,9 @@ it learns to live with the rounding it meets at encode time.
 
 The transforms follow Ballé et al. 2017 at a smaller size: three 5x5
 convolutions of stride 2 with GDN between them, and the mirror image with
-inverse GDN.  They are fully convolutional, so the codec runs them on large
-tiles (:data:`INFERENCE_TILE`), which leaves few tile borders to show.
+inverse GDN.  They are fully convolutional: the codec codes a whole image as
+one grid of code vectors, one per 8x8 block, which is what ``tile_shape``
+and ``code_shape`` describe (see ``cae_compress.codec``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from cae_compress.models import CAE
 
 RATE_ARCHITECTURES = ("factorized",)
 STRIDE = 8  # pixels per code position along each side
-INFERENCE_TILE = 256  # the codec's tile side for rate models
 DEFAULT_FILTERS = 64
 DEFAULT_CHANNELS = 96
 DEFAULT_LMBDA = 100.0  # lambda multiplies the rate in bits per pixel; larger gives smaller files
@@ -73,11 +73,12 @@ class RateCAE(CAE):
     # ----------------------------------------------------------------- shapes
     @property
     def tile_shape(self):
-        return (INFERENCE_TILE, INFERENCE_TILE, int(self.encoder.input_shape[-1]))
+        """One 8x8 block of pixels: what one code vector stands for."""
+        return (STRIDE, STRIDE, int(self.encoder.input_shape[-1]))
 
     @property
     def code_shape(self):
-        return (INFERENCE_TILE // STRIDE, INFERENCE_TILE // STRIDE, int(self.encoder.output_shape[-1]))
+        return (1, 1, int(self.encoder.output_shape[-1]))
 
     stride = STRIDE
 

@@ -14,7 +14,7 @@ COLUMNS = [
     ("run", "run"), ("model", "model"), ("dataset", "dataset"), ("code", "code_length"), ("epochs", "epochs"),
     ("lr", "learning_rate"), ("l2", "l2_penalty"), ("l1", "l1_code"), ("status", "status"),
     ("val MSE", "val_mse"), ("val PSNR", "val_psnr"), ("test MSE", "test_mse"), ("test PSNR", "test_psnr"),
-    ("test MSE/2 [-1,1]", "test_mse_half_pm1"),
+    ("test MSE/2 [-1,1]", "test_mse_half_pm1"), ("test bpp", "test_bpp"),
 ]
 
 
@@ -48,7 +48,8 @@ def collect_runs(root: str | Path = "logs") -> list[dict]:
             "path": str(run),
             "model": config.get("model"),
             "dataset": config.get("dataset"),
-            "code_length": model_info.get("code_length", config.get("code_length")),
+            # a rate model's code grows with the image: its lambda says more
+            "code_length": f"l={config['lmbda']:g}" if "lmbda" in model_info else model_info.get("code_length", config.get("code_length")),
             "epochs": f"{_epochs_done(run)}/{config.get('epochs')}",
             "learning_rate": config.get("learning_rate"),
             "l2_penalty": config.get("l2_penalty"),
@@ -56,7 +57,7 @@ def collect_runs(root: str | Path = "logs") -> list[dict]:
             "status": meta.get("status"),
             "val_mse": val.get("mse"), "val_psnr": val.get("psnr"),
             "test_mse": test.get("mse"), "test_psnr": test.get("psnr"),
-            "test_mse_half_pm1": test.get("mse_half_pm1"),
+            "test_mse_half_pm1": test.get("mse_half_pm1"), "test_bpp": test.get("bpp"),
             "config": config,
             "command": meta.get("command"),
         })

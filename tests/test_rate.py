@@ -58,21 +58,31 @@ def test_tables_refuse_bad_frequencies(tables):
 @pytest.mark.parametrize("backend", ["litert", "tensorflow"])
 def test_rate_codec_round_trip(rate_model_path, backend):
     model = zoo.load(model_path=rate_model_path, backend=backend)
-    img = smooth_images(1, 300, seed=4)[0][:, :190]  # not a multiple of 8, two tiles high
+    img = smooth_images(1, 300, seed=4)[0][:, :190]  # not a multiple of 8
     data = codec.encode(model, img)
     header = fmt.parse_header(data)
     assert (header.version, header.dtype, header.compression) == (2, "int", "range")
-    assert header.tile_height % 8 == 0 and header.tile_height <= 256 and header.n_tiles == 2
+    assert (header.tile_height, header.tile_width, header.code_length) == (8, 8, 6) and header.n_tiles == 38 * 24
     out = codec.decode(model, data)
     assert out.shape == img.shape
     np.testing.assert_array_equal(out, codec.reconstruct(model, img))
 
 
-def test_tile_size_splits_evenly(rate_model_path):
-    model = zoo.load(model_path=rate_model_path)
-    assert codec.tile_size(model, 768, 512) == (256, 256)
-    assert codec.tile_size(model, 300, 37) == (152, 40)
-    assert codec.tile_size(model, 1, 1) == (8, 8)
+def test_windows_leave_no_seams(rate_model_path, monkeypatch):
+    """Small windows with their margins of context give what one window over the whole image gives."""
+    model = zoo.load(model_path=rate_model_path, backend="litert")
+    img = smooth_images(1, 200, seed=10)[0][:, :150]
+    whole_codes, *_ = codec.encode_codes(model, img)
+    whole = codec.reconstruct(model, img)
+    monkeypatch.setattr(codec, "WINDOW", 5)  # 40-pixel windows: 5x4 of them, every seam inside the image
+    tiled_codes, *_ = codec.encode_codes(model, img)
+    np.testing.assert_allclose(tiled_codes, whole_codes, atol=1e-4)
+    assert np.abs(codec.reconstruct(model, img).astype(int) - whole).max() <= 1
+
+
+def test_windows_cover_each_side():
+    assert codec._windows(10, 4, 2) == [(0, 4, 0, 6), (4, 8, 2, 10), (8, 10, 6, 10)]
+    assert codec._windows(3, 64, 4) == [(0, 3, 0, 3)]
 
 
 def test_backends_decode_the_same_file_alike(rate_model_path):
