@@ -107,6 +107,7 @@ def main():
     ap.add_argument("--images", default="../shared/data/kodak")
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
+    args.model_path = str(Path(args.model_path).resolve())  # the whole-process runs start in a temporary folder
     from cae_compress.images import list_images, read_image
 
     files = list_images(args.images)

@@ -263,6 +263,10 @@ def plot(rows: list[Row], path: str | Path, title: str = "") -> Path:
                 ax.annotate(r.name, (r.bpp, r.psnr), textcoords="offset points", xytext=(4, 4), fontsize=7)
         else:
             ax.plot([r.bpp for r in group], [r.psnr for r in group], marker="o", label=name)
+    rate_bpp = [r.bpp for r in rows if r.codec == "cae-rate"]
+    if rate_bpp:  # the rate models' range, not the classic codecs' highest qualities
+        ax.set_xlim(0, max(1.0, 1.6 * max(rate_bpp)))
+        ax.set_ylim(bottom=min(r.psnr for r in rows if r.codec == "cae-rate") - 4)
     ax.set_xlabel("bits per pixel (real file sizes)")
     ax.set_ylabel("PSNR (dB, mean over images)")
     summary = rate_summary(rows)

@@ -26,7 +26,7 @@ def shipped_models() -> dict[str, Path]:
 
 
 # The default for `encode` when shipped: the best trade-off measured (see the README).
-PREFERRED_DEFAULTS = ("rate-q3", "rate-q2", "rate-q4", "rate-q1", "cifar10-128", "cifar10-64", "cifar10-256", "cifar10-32")
+PREFERRED_DEFAULTS = ("rate-q4", "rate-q3", "rate-q5", "rate-q2", "rate-q1", "cifar10-128", "cifar10-64", "cifar10-256", "cifar10-32")
 RATE_PREFIX = "rate-q"  # shipped rate models are rate-q1 (smallest files) .. rate-qN (best quality)
 
 
@@ -172,5 +172,11 @@ def publish(run_dir: str | Path, name: str, dest: str | Path = _HERE.parent / "p
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
         "sha256_lite": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in lite_paths(weights) if p.is_file()},
     }
+    if config.get("init_from"):  # a fine-tuned model: how its starting point was trained, too
+        try:
+            base = json.loads((Path(config["init_from"]).parent / "run.json").read_text())
+            record["initialised_from"] = {"command": base.get("command"), "config": base.get("config")}
+        except (OSError, ValueError):
+            record["initialised_from"] = {"path": config["init_from"]}
     (dest / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return weights
