@@ -147,7 +147,7 @@ def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
         from cae_compress.entropy import integer_tables
 
         meta["stride"] = cae.stride
-        meta["entropy"] = integer_tables(cae.prior)
+        meta["entropy"] = _existing_tables(meta_path, meta["fingerprint"]) or integer_tables(cae.prior)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return enc_path, dec_path, meta_path
 
@@ -159,6 +159,15 @@ def read_tables(keras_path: str | Path) -> Tables:
         return Tables(json.loads(meta_path.read_text())["entropy"])
     except (OSError, ValueError, KeyError) as exc:
         raise CaeError(f"{meta_path}: a rate model needs the entropy tables of its export ({exc}); run 'cae export --model-path {keras_path}'") from None
+
+
+def _existing_tables(meta_path: Path, fingerprint: str) -> dict | None:
+    """The tables already exported for these weights: re-exporting (on another machine) must not change them."""
+    try:
+        meta = json.loads(meta_path.read_text())
+        return meta["entropy"] if meta.get("fingerprint") == fingerprint else None
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 class _Runner:

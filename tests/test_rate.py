@@ -158,3 +158,22 @@ def test_bd_rate_of_a_scaled_curve():
     psnr = np.array([26.0, 29.0, 31.0, 33.0])
     assert bd_rate(rate, psnr, rate * 0.8, psnr) == pytest.approx(-20.0, abs=1e-6)
     assert bd_rate(rate, psnr, rate, psnr + 50) is None  # no common PSNR interval
+
+
+def test_reexport_keeps_the_tables_files_were_made_with(rate_model_path, tmp_path):
+    import shutil
+
+    from cae_compress.lite import export_lite
+    from cae_compress.models import load_model
+
+    path = tmp_path / "model.keras"
+    shutil.copy(rate_model_path, path)
+    for src, dst in zip(lite_paths(rate_model_path), lite_paths(path)):
+        shutil.copy(src, dst)
+    meta_path = lite_paths(path)[2]
+    meta = json.loads(meta_path.read_text())
+    meta["entropy"]["frequencies"][0][0] += 1  # as if another machine had rounded the prior differently
+    meta["entropy"]["frequencies"][0][1] -= 1
+    meta_path.write_text(json.dumps(meta))
+    export_lite(load_model(path), path)
+    assert json.loads(meta_path.read_text())["entropy"] == meta["entropy"]
