@@ -185,7 +185,11 @@ def bench(
     plot: Optional[str] = typer.Option(None, "--plot", help="Also write PSNR against bpp for every codec to this PNG."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
 ):
-    """Measure MSE, PSNR, SSIM, bpp, ratio and speed of models, beside JPEG, WebP and PCA."""
+    """Measure MSE, PSNR, SSIM, bpp, ratio and speed of models, beside JPEG, WebP and PCA.
+
+    With rate models, JPEG and WebP also run at fixed qualities, and the BD-rate of
+    the rate models against them (0.2-1.0 bpp) is reported.
+    """
     from cae_compress import bench as bench_lib
     from cae_compress.api import select_models
 
