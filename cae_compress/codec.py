@@ -135,14 +135,6 @@ WINDOW = 64  # rate models: code blocks per window side (512 pixels)
 MARGIN = 4  # rate models: blocks of context around each window (32 pixels; the receptive fields reach under 3 blocks)
 
 
-def tile_size(model, height: int, width: int) -> tuple[int, int]:
-    """The tile (height, width) an image is cut into: the model's, or a rate model's 8x8 block."""
-    if is_rate_model(model):
-        return model.stride, model.stride
-    th, tw, _ = model.tile_shape
-    return th, tw
-
-
 def _windows(n: int, window: int | None = None, margin: int | None = None) -> list[tuple[int, int, int, int]]:
     """(start, stop, context start, context stop) of each window along a side of ``n`` blocks."""
     window, margin = window or WINDOW, MARGIN if margin is None else margin
@@ -151,7 +143,7 @@ def _windows(n: int, window: int | None = None, margin: int | None = None) -> li
 
 def _rate_encode(model, x: np.ndarray, progress=None) -> np.ndarray:
     """The float code grid (rows, cols, channels) of an image, window by window with context."""
-    s = model.stride
+    s = model.tile_shape[0]  # a rate model's tile is the 8x8 block one code vector stands for
     rows, cols = -(-x.shape[0] // s), -(-x.shape[1] // s)
     x = np.pad(x, ((0, rows * s - x.shape[0]), (0, cols * s - x.shape[1]), (0, 0)), mode="edge")
     grid = None
@@ -167,7 +159,7 @@ def _rate_encode(model, x: np.ndarray, progress=None) -> np.ndarray:
 
 def _rate_decode(model, grid: np.ndarray, height: int, width: int, progress=None) -> np.ndarray:
     """The uint8 image (height, width, C) of a code grid, window by window with context."""
-    s = model.stride
+    s = model.tile_shape[0]
     rows, cols, _ = grid.shape
     out = np.empty((rows * s, cols * s, model.tile_shape[2]), np.uint8)
     for r0, r1, rl, rh in _windows(rows):
@@ -177,25 +169,25 @@ def _rate_decode(model, grid: np.ndarray, height: int, width: int, progress=None
     return out[:height, :width]
 
 
-def encode_codes(model, pixels: np.ndarray, progress=None) -> tuple[np.ndarray, int, tuple[int, int]]:
-    """Float32 codes (n_tiles, code_length) of an (H, W, C) uint8 image, the output channel count and the tile size."""
-    mc = model.tile_shape[2]
+def encode_codes(model, pixels: np.ndarray, progress=None) -> tuple[np.ndarray, int]:
+    """Float32 codes (n_tiles, code_length) of an (H, W, C) uint8 image, and the output channel count."""
+    th, tw, mc = model.tile_shape
     x, out_channels = prepare(pixels, mc)
     h, w, _ = x.shape
     if h == 0 or w == 0:
         raise CaeError("image has no pixels")
-    th, tw = tile_size(model, h, w)
     if is_rate_model(model):
         grid = _rate_encode(model, x, progress)
-        return grid.reshape(-1, grid.shape[-1]), out_channels, (th, tw)
+        return grid.reshape(-1, grid.shape[-1]), out_channels
     n = (-(-h // th)) * (-(-w // tw))
-    codes = list(_run_batched(model.encode_tiles, _tile_rows(x, th, tw), progress))
-    return np.concatenate(codes).reshape(n, -1).astype(np.float32), out_channels, (th, tw)
+    codes = np.concatenate(list(_run_batched(model.encode_tiles, _tile_rows(x, th, tw), progress)))
+    return codes.reshape(n, -1).astype(np.float32), out_channels
 
 
 def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: str = DEFAULT_COMPRESSION, progress=None) -> bytes:
     """The ``.cae`` bytes of an (H, W, C) uint8 image under ``model`` (a runtime model, see ``runtime``)."""
-    codes, out_channels, (th, tw) = encode_codes(model, pixels, progress)
+    codes, out_channels = encode_codes(model, pixels, progress)
+    th, tw, _ = model.tile_shape
     h, w = pixels.shape[:2]
     if is_rate_model(model):
         from cae_compress.coder import encode_symbols
@@ -204,7 +196,7 @@ def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: s
             width=w, height=h, channels=out_channels, tile_height=th, tile_width=tw, code_length=codes.shape[1],
             dtype="int", compression="range", fingerprint=model.fingerprint, model_name=model.name,
         )
-        return fmt.pack(header, encode_symbols(np.rint(codes).reshape(-1, model.tables.channels), model.tables))
+        return fmt.pack(header, encode_symbols(np.rint(codes), model.tables))
     methods = _compress_choice(compression)
     stored, scale, offset = quantize(codes, dtype)
     best = None
@@ -228,19 +220,13 @@ def check_model(header: fmt.Header, model, label: str) -> None:
     th, tw, _ = model.tile_shape
     if header.entropy_coded != is_rate_model(model):
         raise CaeError(f"{label}: {'an entropy-coded file' if header.entropy_coded else 'a file of float codes'} needs a {'rate' if header.entropy_coded else 'dense-code'} model")
-    if is_rate_model(model):
-        s, k = model.stride, model.tables.channels
-        if (header.tile_height, header.tile_width, header.code_length) != (s, s, k):
-            raise CaeError(f"{label}: tile {header.tile_height}x{header.tile_width} / code length {header.code_length} do not match the model")
-    elif (header.tile_height, header.tile_width, header.code_length) != (th, tw, model.code_length):
+    if (header.tile_height, header.tile_width, header.code_length) != (th, tw, model.code_length):
         raise CaeError(f"{label}: tile {header.tile_height}x{header.tile_width} / code length {header.code_length} do not match the model")
 
 
-def decode_codes(model, codes: np.ndarray, width: int, height: int, channels: int, progress=None, tile=None) -> np.ndarray:
+def decode_codes(model, codes: np.ndarray, width: int, height: int, channels: int, progress=None) -> np.ndarray:
     """Reassemble the (height, width, channels) uint8 image from per-tile codes."""
     th, tw, mc = model.tile_shape
-    if tile is not None:
-        th, tw = tile
     rows, cols = -(-height // th), -(-width // tw)
     if is_rate_model(model):
         out = _rate_decode(model, codes.reshape(rows, cols, -1), height, width, progress)
@@ -267,21 +253,19 @@ def decode(model, data: bytes, label: str = "<input>", progress=None) -> np.ndar
     """The uint8 image (H, W, C) of ``.cae`` bytes, checked against ``model``."""
     header, codes = fmt.unpack(data, label)
     check_model(header, model, label)
-    if header.entropy_coded:
+    if header.entropy_coded:  # a rate model's tile is one code vector: one row of symbols per tile
         from cae_compress.coder import decode_symbols
 
-        n = header.n_tiles * header.code_length // model.tables.channels
-        codes = decode_symbols(codes, n, model.tables, label).astype(np.float32).reshape(header.n_tiles, -1)
-    tile = (header.tile_height, header.tile_width)
-    return decode_codes(model, codes, header.width, header.height, header.channels, progress, tile)
+        codes = decode_symbols(codes, header.n_tiles, model.tables, label).astype(np.float32)
+    return decode_codes(model, codes, header.width, header.height, header.channels, progress)
 
 
 def reconstruct(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE) -> np.ndarray:
     """What ``decode(encode(pixels))`` gives, computed in memory without a file."""
-    codes, out_channels, tile = encode_codes(model, pixels)
+    codes, out_channels = encode_codes(model, pixels)
     if is_rate_model(model):
-        values = model.tables.clamp(np.rint(codes).reshape(-1, model.tables.channels)).astype(np.float32).reshape(len(codes), -1)
+        values = model.tables.clamp(np.rint(codes)).astype(np.float32)
     else:
         stored, scale, offset = quantize(codes, dtype)
         values = stored.astype(np.float32) * np.float32(scale) + np.float32(offset) if dtype == "uint8" else stored.astype(np.float32)
-    return decode_codes(model, values, pixels.shape[1], pixels.shape[0], out_channels, tile=tile)
+    return decode_codes(model, values, pixels.shape[1], pixels.shape[0], out_channels)

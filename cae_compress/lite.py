@@ -146,7 +146,6 @@ def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
     if hasattr(cae, "prior"):  # a rate model: its integer tables, made once here, used by every backend
         from cae_compress.entropy import integer_tables
 
-        meta["stride"] = cae.stride
         meta["entropy"] = _existing_tables(meta_path, meta["fingerprint"]) or integer_tables(cae.prior)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return enc_path, dec_path, meta_path
@@ -212,7 +211,6 @@ class LiteModel:
             self.code_shape = tuple(meta["code_shape"])
             self.value_range = tuple(meta["value_range"])
             self.arch = meta["arch"]
-            self.stride = meta.get("stride")
             self.tables = Tables(meta["entropy"]) if "entropy" in meta else None
         except (OSError, ValueError, KeyError, CaeError) as exc:
             raise CaeError(f"{meta_path}: unreadable LiteRT model description ({exc})") from None

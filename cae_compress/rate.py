@@ -80,12 +80,6 @@ class RateCAE(CAE):
     def code_shape(self):
         return (1, 1, int(self.encoder.output_shape[-1]))
 
-    stride = STRIDE
-
-    @property
-    def channels(self) -> int:
-        return int(self.encoder.output_shape[-1])
-
     # --------------------------------------------------------------- training
     def call(self, x, training=False):
         y = self.encoder(x, training=training)

@@ -40,7 +40,6 @@ class KerasModel:
         self.code_length = cae.code_length
         self.value_range = cae.value_range
         self.tables = tables
-        self.stride = getattr(cae, "stride", None)
 
     backend = "tensorflow"
 

@@ -72,10 +72,10 @@ def test_windows_leave_no_seams(rate_model_path, monkeypatch):
     """Small windows with their margins of context give what one window over the whole image gives."""
     model = zoo.load(model_path=rate_model_path, backend="litert")
     img = smooth_images(1, 200, seed=10)[0][:, :150]
-    whole_codes, *_ = codec.encode_codes(model, img)
+    whole_codes, _ = codec.encode_codes(model, img)
     whole = codec.reconstruct(model, img)
     monkeypatch.setattr(codec, "WINDOW", 5)  # 40-pixel windows: 5x4 of them, every seam inside the image
-    tiled_codes, *_ = codec.encode_codes(model, img)
+    tiled_codes, _ = codec.encode_codes(model, img)
     np.testing.assert_allclose(tiled_codes, whole_codes, atol=1e-4)
     assert np.abs(codec.reconstruct(model, img).astype(int) - whole).max() <= 1
 
@@ -93,8 +93,8 @@ def test_backends_decode_the_same_file_alike(rate_model_path):
     a, b = codec.decode(lite, data), codec.decode(keras, data)
     assert np.abs(a.astype(int) - b).max() <= 1
     # the codes themselves: integers, equal but for values within float rounding of a half
-    ca, _, _ = codec.encode_codes(lite, img)
-    cb, _, _ = codec.encode_codes(keras, img)
+    ca, _ = codec.encode_codes(lite, img)
+    cb, _ = codec.encode_codes(keras, img)
     assert np.mean(np.rint(ca) != np.rint(cb)) < 1e-3
 
 
@@ -146,7 +146,7 @@ def test_train_rate_model_lowers_the_loss(tiny_npz, tmp_path):
     assert loss[-1] < loss[0]
     assert result.test["bpp"] > 0 and result.test["lmbda"] == 50
     meta = json.loads(lite_paths(run / "model.keras")[2].read_text())
-    assert meta["stride"] == 8 and len(meta["entropy"]["frequencies"]) == 8
+    assert meta["tile_shape"] == [8, 8, 3] and len(meta["entropy"]["frequencies"]) == 8
     # the real file's rate is the evaluated information content plus the header and the coder's last word
     model = zoo.load(model_path=run)
     x = np.load(tiny_npz)["x_test"][:1]
