@@ -305,20 +305,16 @@ def train(
     placement = make_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)
     with placement.strategy.scope():
+        model = build_model(config.model, dataset.tile_shape, config.code_length, config.filters, config.l2_penalty, config.l1_code)
         if config.rate:
-            from cae_compress.rate import DEFAULT_FILTERS, build_rate_model
+            model.lmbda = config.lmbda
+        if config.init_from and not resume:
+            from cae_compress.models import load_model
 
-            model = build_rate_model(dataset.tile_shape[2], config.filters or DEFAULT_FILTERS, config.code_length, config.lmbda)
-            if config.init_from and not resume:
-                from cae_compress.models import load_model
-
-                start = load_model(config.init_from)
-                try:
-                    model.set_weights(start.get_weights())
-                except ValueError as exc:
-                    raise CaeError(f"--init-from {config.init_from}: not the same architecture ({exc})") from None
-        else:
-            model = build_model(config.model, dataset.tile_shape, config.code_length, config.filters, config.l2_penalty, config.l1_code)
+            try:
+                model.set_weights(load_model(config.init_from).get_weights())
+            except ValueError as exc:
+                raise CaeError(f"--init-from {config.init_from}: not the same architecture ({exc})") from None
 
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -119,3 +119,20 @@ def test_folder_dataset_trains(tmp_path):
     result = train(TrainConfig(dataset=str(tmp_path), tile_size=16, code_length=8, filters=4, epochs=2, batch_size=8), run_dir=tmp_path / "run", quiet=True)
     assert len(result.history["loss"]) == 2
     assert load_model(tmp_path / "run").tile_shape == (16, 16, 3)
+
+
+def test_init_from_starts_from_those_weights(tiny_npz, tmp_path):
+    """--init-from works for every architecture: training begins at the given model's weights."""
+    config = dict(dataset=str(tiny_npz), code_length=8, filters=4, epochs=1, batch_size=64)
+    first = train(TrainConfig(**config), run_dir=tmp_path / "a", quiet=True)
+    start = load_model(first.run_dir).get_weights()
+    seen = []
+
+    class Capture(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.extend(w.copy() for w in self.model.get_weights())
+
+    train(TrainConfig(**config, init_from=str(first.run_dir / "model.keras"), seed=5), run_dir=tmp_path / "b", quiet=True, callbacks=[Capture()])
+    assert len(seen) == len(start) and all(np.array_equal(a, b) for a, b in zip(seen, start))
+    with pytest.raises(CaeError, match="not the same architecture"):
+        train(TrainConfig(**{**config, "code_length": 9}, init_from=str(first.run_dir / "model.keras")), run_dir=tmp_path / "c", quiet=True)
