@@ -16,6 +16,14 @@ from cae_compress import files
 from cae_compress.errors import CaeError
 
 
+def int_list(text: str, flag: str) -> tuple[int, ...]:
+    """A flag's comma-separated integers, e.g. ``--scales 1,2,3``."""
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise CaeError(f"{flag} takes integers separated by commas, got '{text}'") from None
+
+
 def encode_files(
     inputs: list[str],
     output: str | None = None,
@@ -155,10 +163,7 @@ def select_models(dataset: str, models: str | None, code_lengths: str | None, mo
     names = [m.strip() for m in (models or "").split(",") if m.strip()]
     prefix = dataset if dataset in ("cifar10", "mnist") else "cifar10"  # shipped names are <dataset>-<n>
     if code_lengths:
-        try:
-            names += [f"{prefix}-{int(n)}" for n in code_lengths.split(",") if n.strip()]
-        except ValueError:
-            raise CaeError(f"--code-lengths takes integers separated by commas, got '{code_lengths}'") from None
+        names += [f"{prefix}-{n}" for n in int_list(code_lengths, "--code-lengths")]
     if not names and not chosen:  # every shipped model for the data set, and the rate models for colour images
         names = [n for n in zoo.shipped_models() if n.startswith(prefix + "-")]
         if dataset != "mnist":

@@ -112,6 +112,11 @@ def bench_classic_quality(name: str, images: list[np.ndarray], quality: int) -> 
     return _summarize(name, f"{name} q{quality}", None, images, sizes, outputs, enc, dec)
 
 
+def _on_curve(row: Row) -> bool:
+    """Whether ``row`` is a classic codec at a fixed quality (a point of its own curve, see :func:`bench_classic_quality`)."""
+    return row.codec in CLASSIC and row.name.startswith(f"{row.codec} q")
+
+
 def rate_summary(rows: list[Row]) -> dict:
     """BD-rate (percent) of the rate models' curve against JPEG's and WebP's, over :data:`BD_RANGE`.
 
@@ -121,7 +126,7 @@ def rate_summary(rows: list[Row]) -> dict:
     ours = sorted((r for r in rows if r.codec == "cae-rate"), key=lambda r: r.bpp)
     out = {}
     for name in CLASSIC:
-        ref = sorted((r for r in rows if r.codec == name and " q" in r.name), key=lambda r: r.bpp)
+        ref = sorted((r for r in rows if r.codec == name and _on_curve(r)), key=lambda r: r.bpp)
         if ours and ref:
             out[f"bd_rate_vs_{name}"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *BD_RANGE)
     return out
@@ -180,7 +185,7 @@ def run_bench(
                 if model.code_length not in pcas:  # one fit per code length, however many models share it
                     pcas[model.code_length] = PCAModel(x_train, model.code_length)
                 rows.append(bench_model(pcas[model.code_length], model_images, dtype, codec_name="pca")[0])
-        if baselines and codec.is_rate_model(model) and not any(" q" in r.name for r in rows):
+        if baselines and codec.is_rate_model(model) and not any(_on_curve(r) for r in rows):
             for name in (b for b in baselines if b in CLASSIC):  # the classic codecs' own curves, once
                 rows += [bench_classic_quality(name, model_images, q) for q in CURVE_QUALITIES]
     bar.close()

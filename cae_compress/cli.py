@@ -66,13 +66,6 @@ def main_options(
 
 
 # ---------------------------------------------------------------------------- train
-def _int_list(text: str, flag: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise CaeError(f"{flag} takes integers separated by commas, got '{text}'") from None
-
-
 @app.command()
 @handle_errors
 def train(
@@ -103,6 +96,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Train an autoencoder; writes a run folder with TensorBoard logs, checkpoints, model and results."""
+    from cae_compress.api import int_list
     from cae_compress.train import TrainConfig
     from cae_compress.train import train as run_training
 
@@ -110,7 +104,7 @@ def train(
         model=model, dataset=dataset, code_length=code_length, filters=filters, epochs=epochs, batch_size=batch_size,
         optimizer=optimizer, learning_rate=learning_rate, lr_decay=lr_decay, l2_penalty=l2_penalty, l1_code=l1_code,
         grayscale=grayscale, tile_size=tile_size, val_split=val_split, seed=seed, device=device,
-        strategy=strategy, cache=cache, lmbda=lmbda, cosine=cosine, init_from=init_from, scales=_int_list(scales, "--scales"),
+        strategy=strategy, cache=cache, lmbda=lmbda, cosine=cosine, init_from=init_from, scales=int_list(scales, "--scales"),
     )
     if not resume:
         config.validate()  # before TensorFlow loads: bad flags fail fast

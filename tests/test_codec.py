@@ -62,8 +62,8 @@ def test_deterministic_bytes_and_codes_independent_of_tile_count(rgb_model):
     # the same tile gives the same code whether it is alone or among hundreds of tiles
     tile = img[:16, :16]
     big = np.tile(tile, (20, 20, 1))  # 400 tiles: several batches
-    alone, *_ = codec.encode_codes(rgb_model, tile)
-    many, *_ = codec.encode_codes(rgb_model, big)
+    alone, _ = codec.encode_codes(rgb_model, tile)
+    many, _ = codec.encode_codes(rgb_model, big)
     assert alone.tobytes() == many[0].tobytes() == many[-1].tobytes()
 
 

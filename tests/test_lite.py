@@ -33,8 +33,8 @@ def test_litert_matches_tensorflow(lite_model_path):
     keras = zoo.load(model_path=lite_model_path, backend="tensorflow")
     assert lite.fingerprint == keras.fingerprint and lite.tile_shape == keras.tile_shape
     img = smooth_images(1, 70, seed=3)[0][:, :45]
-    codes_l, *_ = codec.encode_codes(lite, img)
-    codes_k, *_ = codec.encode_codes(keras, img)
+    codes_l, _ = codec.encode_codes(lite, img)
+    codes_k, _ = codec.encode_codes(keras, img)
     np.testing.assert_allclose(codes_l, codes_k, atol=1e-4)
     for dtype in ("float32", "uint8"):
         a, b = codec.encode(lite, img, dtype), codec.encode(keras, img, dtype)
@@ -50,8 +50,8 @@ def test_litert_matches_tensorflow(lite_model_path):
 def test_litert_codes_do_not_depend_on_batch_size(lite_model_path):
     lite = zoo.load(model_path=lite_model_path)
     tile = smooth_images(1, 16, seed=1)[0]
-    alone, *_ = codec.encode_codes(lite, tile)
-    many, *_ = codec.encode_codes(lite, np.tile(tile, (12, 25, 1)))  # 300 tiles: batches of 128 and a padded rest
+    alone, _ = codec.encode_codes(lite, tile)
+    many, _ = codec.encode_codes(lite, np.tile(tile, (12, 25, 1)))  # 300 tiles: batches of 128 and a padded rest
     assert alone.tobytes() == many[0].tobytes() == many[-1].tobytes()
 
 
