@@ -1,0 +1,61 @@
+"""Files written by earlier releases decode to the same pixels, forever.
+
+``tests/golden`` holds small ``.cae`` files written by each release (made by
+``tools/make_golden.py``) and the sha256 of the pixels they decoded to then.
+Every run decodes them again: through LiteRT the pixels must be identical,
+through TensorFlow within one grey level of them.  A format or model change
+that breaks an old file fails here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cae_compress import codec, zoo
+
+GOLDEN = Path(__file__).parent / "golden"
+INDEX = json.loads((GOLDEN / "golden.json").read_text())
+
+
+def _model(entry, backend):
+    if entry["model_path"]:
+        return zoo.load(model_path=GOLDEN / entry["model_path"], backend=backend)
+    return zoo.load(entry["model"], backend=backend)
+
+
+def test_every_release_and_format_version_is_covered():
+    versions = {e["version"] for e in INDEX.values()}
+    assert {1, 2} <= versions
+    assert {e["model"] for e in INDEX.values() if e["release"] == "0.1.0"} >= {f"rate-q{q}" for q in range(1, 6)} | {"tiny-dense"}
+
+
+@pytest.mark.parametrize("name", sorted(INDEX))
+def test_golden_file_decodes_to_the_same_pixels(name):
+    entry = INDEX[name]
+    data = (GOLDEN / name).read_bytes()
+    assert data[4] == entry["version"]
+    pixels = codec.decode(_model(entry, "litert"), data, name)
+    assert list(pixels.shape) == entry["shape"]
+    assert hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest() == entry["decoded_sha256"]
+    tf_pixels = codec.decode(_model(entry, "tensorflow"), data, name)
+    assert np.abs(tf_pixels.astype(int) - pixels.astype(int)).max() <= 1
+
+
+def test_golden_file_through_the_cli(tmp_path):
+    import subprocess
+    import sys
+
+    name = "0.1.0-rate-q3.cae"
+    out = tmp_path / "out.png"
+    result = subprocess.run([sys.executable, "-m", "cae_compress", "decode", str(GOLDEN / name), "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    from PIL import Image
+
+    with Image.open(out) as im:
+        pixels = np.asarray(im)
+    assert hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest() == INDEX[name]["decoded_sha256"]

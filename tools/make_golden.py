@@ -1,0 +1,60 @@
+"""Write the golden .cae files of tests/golden with the code of this checkout (run once per release).
+
+Each file is a small crop of the bundled sample image, encoded by one model;
+``golden.json`` records, per file, the model, the format version and the
+sha256 of the decoded pixels.  ``tests/test_golden.py`` decodes every file on
+every run and compares: a change that breaks an old file fails CI.
+
+    python tools/make_golden.py            # adds files for the models of this release; never rewrites one
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def _sample(h, w, y0=40, x0=60):
+    with Image.open(ROOT / "cae_compress" / "assets" / "sample.png") as im:
+        return np.asarray(im.convert("RGB"))[y0 : y0 + h, x0 : x0 + w].copy()
+
+
+def main(release: str) -> None:
+    from cae_compress import codec, zoo
+
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    index_path = GOLDEN / "golden.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    jobs = [(name, zoo.model_file(name)[0]) for name in zoo.shipped_models()]
+    tiny = GOLDEN / "tiny-dense.keras"
+    if tiny.exists():
+        jobs.append(("tiny-dense", tiny))
+    for name, path in jobs:
+        fname = f"{release}-{name}.cae"
+        if fname in index:
+            continue
+        model = zoo.load(model_path=path, backend="litert")
+        pixels = _sample(37, 45)
+        data = codec.encode(model, pixels)
+        decoded = codec.decode(model, data)
+        (GOLDEN / fname).write_bytes(data)
+        index[fname] = {
+            "release": release, "model": name, "model_path": None if name in zoo.shipped_models() else tiny.name,
+            "version": data[4], "bytes": len(data), "shape": list(decoded.shape),
+            "decoded_sha256": hashlib.sha256(np.ascontiguousarray(decoded).tobytes()).hexdigest(),
+            "source": "cae_compress/assets/sample.png rows 40-76, columns 60-104",
+        }
+        print(fname, len(data), data[4])
+    index_path.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else __import__("cae_compress").__version__)
