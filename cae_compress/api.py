@@ -39,9 +39,10 @@ def encode_files(
 ) -> int:
     """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed).
 
-    ``quality`` picks the shipped rate model ``rate-q<quality>``; ``bpp`` picks,
-    per image, the best-quality shipped rate model whose file fits in that
-    many bits per pixel (the smallest if none does, with a warning).
+    ``quality`` (0-100, higher is better) and ``bpp`` apply to models with a
+    continuous quality (the default ``hyperprior``): ``bpp`` finds, per image,
+    the highest quality whose file fits in that many bits per pixel
+    (bisection; quality 0 with a warning if none does).
     """
     from cae_compress import codec, zoo
     from cae_compress.images import read_image
@@ -49,29 +50,38 @@ def encode_files(
     dtype = dtype or codec.DEFAULT_DTYPE
     compression = compression or codec.DEFAULT_COMPRESSION
     codec.check_options(dtype, compression)
-    chosen = [x for x in (model and "--model", model_path and "--model-path", quality is not None and "--quality", bpp is not None and "--bpp") if x]
+    chosen = [x for x in (model and "--model", model_path and "--model-path") if x]
     if len(chosen) > 1:
         raise CaeError(f"{' and '.join(chosen)} both pick a model: give one")
+    if quality is not None and bpp is not None:
+        raise CaeError("--quality and --bpp both set the quality: give one")
+    if quality is not None and not 0 <= quality <= 100:
+        raise CaeError(f"--quality must be between 0 and 100, got {quality}")
     if bpp is not None and not bpp > 0:
         raise CaeError(f"--bpp must be positive, got {bpp}")
     jobs = files.plan(inputs, output, ".cae")
-    if bpp is not None:
-        names = zoo.rate_models()
-        if not names:
-            raise CaeError("--bpp: this install ships no rate models")
-        ladder = [zoo.load(n, backend=backend) for n in reversed(names)]  # best quality first
-    else:
-        ladder = [zoo.load(zoo.quality_model(quality) if quality is not None else model, model_path, backend)]
+    runtime = zoo.load(model, model_path, backend)
+    if (quality is not None or bpp is not None) and not codec.has_streams(runtime):
+        flag = "--quality" if quality is not None else "--bpp"
+        raise CaeError(f"{flag} needs a model with a continuous quality (the default hyperprior model); '{runtime.name}' has none")
 
     def fit(pixels, label):
-        """The file of the first model on the ladder that fits the --bpp budget (the last one's otherwise)."""
-        budget = None if bpp is None else bpp * pixels.shape[0] * pixels.shape[1] / 8
-        for runtime in ladder:
-            data = codec.encode(runtime, pixels, dtype, compression)
-            if budget is None or len(data) <= budget:
-                return data
-        print(f"cae: warning: {label}: no shipped model fits {bpp} bpp; wrote {8 * len(data) / (pixels.shape[0] * pixels.shape[1]):.3f} bpp", file=sys.stderr)
-        return data
+        """The file at --quality, or at the highest quality whose file fits the --bpp budget (bisection)."""
+        if bpp is None:
+            return codec.encode(runtime, pixels, dtype, compression, quality=quality)
+        budget = bpp * pixels.shape[0] * pixels.shape[1] / 8
+        lo, hi, best = 0, 100, None
+        while lo <= hi:
+            q = (lo + hi) // 2
+            data = codec.encode(runtime, pixels, quality=q)
+            if len(data) <= budget:
+                best, lo = data, q + 1
+            else:
+                hi = q - 1
+        if best is None:
+            best = codec.encode(runtime, pixels, quality=0)
+            print(f"cae: warning: {label}: no quality fits {bpp} bpp; wrote {8 * len(best) / (pixels.shape[0] * pixels.shape[1]):.3f} bpp at quality 0", file=sys.stderr)
+        return best
 
     def work(job: files.Job) -> None:
         label = "<stdin>" if job.source == files.STDIO else job.source
@@ -96,8 +106,12 @@ def decode_files(
     force: bool = False,
     progress: bool | None = None,
     backend: str = "auto",
+    max_pixels: int | None = None,
 ) -> int:
-    """Decode ``.cae`` files (or ``-``) to images; the output format follows the output's suffix (PNG by default)."""
+    """Decode ``.cae`` files (or ``-``) to images; the output format follows the output's suffix (PNG by default).
+
+    Files declaring more than ``max_pixels`` (default: Pillow's bomb limit, about 179 MP) are refused.
+    """
     from cae_compress import codec, zoo
     from cae_compress import format as fmt
     from cae_compress.images import format_for_path, image_bytes
@@ -112,6 +126,9 @@ def decode_files(
             raise CaeError(f"{job.target}: already exists (use --force to overwrite)")
         data = files.read_input(job.source)
         header = fmt.parse_header(data, label)
+        budget = max_pixels or codec.DEFAULT_MAX_PIXELS
+        if header.width * header.height > budget:
+            raise CaeError(f"{label}: declares {header.width}x{header.height} pixels, over the decode budget of {budget} (raise it with --max-pixels)")
         runtime = fixed
         if runtime is None:
             if header.model_name not in by_name:
@@ -119,7 +136,7 @@ def decode_files(
                     raise CaeError(f"{label}: encoded by model '{header.model_name}', which is not shipped with this install; pass --model-path")
                 by_name[header.model_name] = zoo.load(header.model_name, backend=backend)
             runtime = by_name[header.model_name]
-        pixels = codec.decode(runtime, data, label)
+        pixels = codec.decode(runtime, data, label, max_pixels=max_pixels or codec.DEFAULT_MAX_PIXELS)
         fmt_name = "PNG" if job.target == files.STDIO else format_for_path(job.target)
         try:
             # PNG at zlib level 1: on decoded Kodak photos 3.6x faster to write than Pillow's default 6, files 6 % larger
@@ -167,7 +184,7 @@ def select_models(dataset: str, models: str | None, code_lengths: str | None, mo
     if not names and not chosen:  # every shipped model for the data set, and the rate models for colour images
         names = [n for n in zoo.shipped_models() if n.startswith(prefix + "-")]
         if dataset != "mnist":
-            names += zoo.rate_models()
+            names += [n for n in ("hyperprior",) if n in zoo.shipped_models()] + zoo.rate_models()
     return chosen + [zoo.load(n, backend=backend) for n in names]
 
 

@@ -35,7 +35,7 @@ from cae_compress.errors import CaeError
 from cae_compress.images import to_channels
 from cae_compress.metrics import bd_rate, per_image_mse, psnr_from_mse, ssim
 
-BASELINES = ("jpeg", "webp", "pca")
+BASELINES = ("jpeg", "webp", "avif", "pca")
 CURVE_QUALITIES = (3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 75, 90)
 BD_RANGE = (0.2, 1.0)  # bpp over which the BD-rate against JPEG is computed
 
@@ -86,6 +86,15 @@ def _measure(images: list[np.ndarray], encode, decode, progress=None) -> tuple[l
     return sizes, outputs, enc, dec
 
 
+HYPER_QUALITIES = (0, 10, 20, 30, 40, 50, 60, 70, 85, 100)  # the hyperprior's curve
+
+
+def bench_quality(model, images: list[np.ndarray], quality: int) -> tuple[Row, list[int]]:
+    """A model with a continuous quality (codec ``cae-<arch>``) at one quality: a point of its curve."""
+    sizes, outputs, enc, dec = _measure(images, lambda i, img: codec.encode(model, img, quality=quality), lambda data, img: codec.decode(model, data))
+    return _summarize(f"cae-{model.arch}", f"{model.name} q{quality}", None, images, sizes, outputs, enc, dec), sizes
+
+
 def bench_model(model, images: list[np.ndarray], dtype: str = codec.DEFAULT_DTYPE, codec_name: str = "cae", progress=None) -> tuple[Row, list[int]]:
     """Encode and decode every image with ``model`` through the codec; the row and each file's size.
 
@@ -123,12 +132,14 @@ def rate_summary(rows: list[Row]) -> dict:
     JPEG's curve is its fixed-quality rows; None where a curve has too few
     points in range or the curves do not overlap.
     """
-    ours = sorted((r for r in rows if r.codec == "cae-rate"), key=lambda r: r.bpp)
     out = {}
-    for name in CLASSIC:
-        ref = sorted((r for r in rows if r.codec == name and _on_curve(r)), key=lambda r: r.bpp)
-        if ours and ref:
-            out[f"bd_rate_vs_{name}"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *BD_RANGE)
+    for curve in sorted({r.codec for r in rows if r.codec.startswith("cae-")}):
+        ours = sorted((r for r in rows if r.codec == curve), key=lambda r: r.bpp)
+        prefix = "" if curve == "cae-rate" else f"{curve}_"
+        for name in CLASSIC:
+            ref = sorted((r for r in rows if r.codec == name and _on_curve(r)), key=lambda r: r.bpp)
+            if ours and ref:
+                out[f"{prefix}bd_rate_vs_{name}"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *BD_RANGE)
     return out
 
 
@@ -176,8 +187,14 @@ def run_bench(
     for model in models:
         channels = model.tile_shape[2]
         model_images = [to_channels(im, channels) for im in images]
-        row, sizes = bench_model(model, model_images, dtype, progress=bar.update)
-        rows.append(row)
+        if codec.has_streams(model):
+            curve = [bench_quality(model, model_images, q) for q in HYPER_QUALITIES]
+            rows += [r for r, _ in curve]
+            row, sizes = curve[HYPER_QUALITIES.index(50)]
+            bar.update(len(images))
+        else:
+            row, sizes = bench_model(model, model_images, dtype, progress=bar.update)
+            rows.append(row)
         for name in baselines:
             if name in CLASSIC:
                 rows.append(bench_classic(name, model_images, sizes, model.name))
@@ -185,7 +202,7 @@ def run_bench(
                 if model.code_length not in pcas:  # one fit per code length, however many models share it
                     pcas[model.code_length] = PCAModel(x_train, model.code_length)
                 rows.append(bench_model(pcas[model.code_length], model_images, dtype, codec_name="pca")[0])
-        if baselines and codec.is_rate_model(model) and not any(_on_curve(r) for r in rows):
+        if baselines and (codec.is_rate_model(model) or codec.has_streams(model)) and not any(_on_curve(r) for r in rows):
             for name in (b for b in baselines if b in CLASSIC):  # the classic codecs' own curves, once
                 rows += [bench_classic_quality(name, model_images, q) for q in CURVE_QUALITIES]
     bar.close()
@@ -203,7 +220,8 @@ def format_table(rows: list[Row]) -> str:
     for key, value in rate_summary(rows).items():
         lo, hi = BD_RANGE
         shown = "n/a (curves do not overlap)" if value is None else f"{value:+.1f}%"
-        out.append(f"BD-rate of the rate models vs {key.rsplit('_', 1)[1].upper()} over {lo}-{hi} bpp: {shown}")
+        curve = key.split("_bd_rate")[0] if "_bd_rate" in key else "the rate models"
+        out.append(f"BD-rate of {curve} vs {key.rsplit('_', 1)[1].upper()} over {lo}-{hi} bpp: {shown}")
     return "\n".join(out)
 
 

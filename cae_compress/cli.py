@@ -69,9 +69,9 @@ def main_options(
 @app.command()
 @handle_errors
 def train(
-    model: str = typer.Option("dense", "--model", "-m", help="Architecture: dense, single-layer, deep, or factorized (a rate model: entropy-coded integer codes)."),
+    model: str = typer.Option("dense", "--model", "-m", help="Architecture: dense, single-layer, deep, factorized (a rate model: entropy-coded integer codes) or hyperprior (the mean-scale hyperprior, every rate in one model)."),
     dataset: str = typer.Option("cifar10", "--dataset", "-d", help="cifar10, mnist, an .npz file (x_train, x_test) or a folder of images."),
-    code_length: int = typer.Option(128, "--code-length", "-c", help="Values in the code of one tile (dense and deep models); for factorized, code channels per 8x8 block."),
+    code_length: int = typer.Option(128, "--code-length", "-c", help="Values in the code of one tile (dense and deep models); code channels per 8x8 block (factorized) or per 16x16 block (hyperprior, default 192)."),
     filters: Optional[int] = typer.Option(None, "--filters", help="Filters of the first convolution [default: 16 dense, 32 single-layer, 32 deep, 64 factorized]."),
     epochs: int = typer.Option(10, "--epochs", "-e", help="Epochs to train."),
     batch_size: int = typer.Option(128, "--batch-size", "-b", help="Tiles per training step (global: split evenly across replicas)."),
@@ -132,8 +132,8 @@ def encode(
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
     dtype: str = typer.Option("uint8", "--dtype", help="How codes are stored: float32, float16 or uint8 (quantized with a scale and offset)."),
     compression: str = typer.Option("auto", "--compression", help="Payload compression: auto (the smaller of none and lzma), none, zlib or lzma."),
-    quality: Optional[int] = typer.Option(None, "--quality", "-q", help="Pick the shipped rate model rate-q<Q> (1 = smallest files; see 'cae models')."),
-    bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the best shipped rate model whose file fits in this many bits per pixel."),
+    quality: Optional[int] = typer.Option(None, "--quality", "-q", help="0-100, higher is better (default 50, about 0.5 bpp on photos); the hyperprior model."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the highest quality whose file fits in this many bits per pixel."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
 ):
@@ -157,11 +157,12 @@ def decode(
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
+    max_pixels: int = typer.Option(178_956_970, "--max-pixels", help="Refuse files that declare more pixels than this, before any work (Pillow's limit)."),
 ):
     """Decode .cae files back to images."""
     from cae_compress.api import decode_files
 
-    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend))
+    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels))
 
 
 @app.command()
@@ -173,7 +174,7 @@ def bench(
     model_path: Optional[List[str]] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP + " Repeatable."),
     dtype: str = typer.Option("uint8", "--dtype", help="Code dtype of the .cae files: float32, float16 or uint8."),
     limit: int = typer.Option(1000, "--limit", "-n", help="Images taken from the data set's test split (or folder)."),
-    baselines: str = typer.Option("jpeg,webp,pca", "--baselines", help="Comma-separated: jpeg, webp (same bytes as each .cae), pca (same code length; cifar10/mnist)."),
+    baselines: str = typer.Option("jpeg,webp,avif,pca", "--baselines", help="Comma-separated: jpeg, webp, avif (same bytes as each .cae, and their own curves), pca (same code length; cifar10/mnist)."),
     as_json: bool = typer.Option(False, "--json", help="JSON (CompressAI-style keys) instead of a table."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table."),
     plot: Optional[str] = typer.Option(None, "--plot", help="Also write PSNR against bpp for every codec to this PNG."),

@@ -184,8 +184,29 @@ def encode_codes(model, pixels: np.ndarray, progress=None) -> tuple[np.ndarray, 
     return codes.reshape(n, -1).astype(np.float32), out_channels
 
 
-def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: str = DEFAULT_COMPRESSION, progress=None) -> bytes:
-    """The ``.cae`` bytes of an (H, W, C) uint8 image under ``model`` (a runtime model, see ``runtime``)."""
+def has_streams(model) -> bool:
+    """Whether ``model`` answers the model protocol (``compress``/``decompress`` to streams, version 3 files)."""
+    return callable(getattr(model, "compress", None))
+
+
+def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: str = DEFAULT_COMPRESSION, progress=None, quality=None) -> bytes:
+    """The ``.cae`` bytes of an (H, W, C) uint8 image under ``model`` (a runtime model, see ``runtime``).
+
+    ``quality`` (0-100) applies to models with streams (the hyperprior model).
+    """
+    if has_streams(model):
+        x, out_channels = prepare(pixels, model.tile_shape[2])
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise CaeError("image has no pixels")
+        streams, record = model.compress(x, quality, progress)
+        th, tw, _ = model.tile_shape
+        header = fmt.Header(
+            width=x.shape[1], height=x.shape[0], channels=out_channels, tile_height=th, tile_width=tw, code_length=model.code_length,
+            dtype="int", compression="range", fingerprint=model.fingerprint, model_name=model.name, version=3,
+        )
+        return fmt.pack_streams(header, record, streams)
+    if quality is not None:
+        raise CaeError(f"--quality applies to models with a continuous quality (the hyperprior); '{model.name}' has none")
     codes, out_channels = encode_codes(model, pixels, progress)
     th, tw, _ = model.tile_shape
     h, w = pixels.shape[:2]
@@ -217,7 +238,13 @@ def check_model(header: fmt.Header, model, label: str) -> None:
     if header.fingerprint != model.fingerprint:
         made_by = f"model '{header.model_name}'" if header.model_name else "another model"
         raise CaeError(f"{label}: encoded by {made_by} (fingerprint {header.fingerprint.hex()}), not by '{model.name}' ({model.fingerprint.hex()})")
+    if header.streams != has_streams(model):
+        raise CaeError(f"{label}: a version {header.version} file, which model '{model.name}' does not read")
     th, tw, _ = model.tile_shape
+    if header.streams:
+        if (header.tile_height, header.tile_width, header.code_length) != (th, tw, model.code_length):
+            raise CaeError(f"{label}: tile {header.tile_height}x{header.tile_width} / code length {header.code_length} do not match the model")
+        return
     if header.entropy_coded != is_rate_model(model):
         raise CaeError(f"{label}: {'an entropy-coded file' if header.entropy_coded else 'a file of float codes'} needs a {'rate' if header.entropy_coded else 'dense-code'} model")
     if (header.tile_height, header.tile_width, header.code_length) != (th, tw, model.code_length):
@@ -249,8 +276,22 @@ def decode_codes(model, codes: np.ndarray, width: int, height: int, channels: in
     return to_channels(out, channels) if channels != mc else out
 
 
-def decode(model, data: bytes, label: str = "<input>", progress=None) -> np.ndarray:
-    """The uint8 image (H, W, C) of ``.cae`` bytes, checked against ``model``."""
+DEFAULT_MAX_PIXELS = 2 * 89_478_485  # Pillow's decompression-bomb limit, about 179 MP
+
+
+def decode(model, data: bytes, label: str = "<input>", progress=None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The uint8 image (H, W, C) of ``.cae`` bytes, checked against ``model``.
+
+    A file declaring more than ``max_pixels`` pixels is refused before any work.
+    """
+    header = fmt.parse_header(data, label)
+    if header.width * header.height > max_pixels:
+        raise CaeError(f"{label}: declares {header.width}x{header.height} pixels, over the decode budget of {max_pixels} (raise it with --max-pixels)")
+    if header.streams:
+        header, record, streams = fmt.unpack_streams(data, label)
+        check_model(header, model, label)
+        out = model.decompress(streams, record, header.height, header.width, label, progress)
+        return to_channels(out, header.channels) if header.channels != out.shape[-1] else out
     header, codes = fmt.unpack(data, label)
     check_model(header, model, label)
     if header.entropy_coded:  # a rate model's tile is one code vector: one row of symbols per tile
@@ -262,6 +303,8 @@ def decode(model, data: bytes, label: str = "<input>", progress=None) -> np.ndar
 
 def reconstruct(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE) -> np.ndarray:
     """What ``decode(encode(pixels))`` gives, computed in memory without a file."""
+    if has_streams(model):
+        return decode(model, encode(model, pixels))
     codes, out_channels = encode_codes(model, pixels)
     if is_rate_model(model):
         values = model.tables.clamp(np.rint(codes)).astype(np.float32)

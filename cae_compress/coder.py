@@ -20,8 +20,6 @@ import numpy as np
 
 from cae_compress.errors import CaeError
 
-CODER_ID = 1  # constriction range coder, 24-bit categorical models; recorded in the .cae header
-
 
 class Tables:
     """Integer frequency tables of every code channel, ready for the coder."""

@@ -64,10 +64,30 @@ def write_output(target: str, data: bytes, force: bool = False) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
+        if force:
+            os.replace(tmp, path)
+        else:
+            _create_exclusively(tmp, path, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _create_exclusively(tmp: str, path: Path, target: str) -> None:
+    """Give the finished temporary file the name ``path`` only if nothing has it: of two writers, one wins.
+
+    A hard link is created atomically and fails if the name exists; where the
+    file system has no hard links, the rename after the check above is the
+    fallback.
+    """
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise CaeError(f"{target}: already exists (use --force to overwrite)") from None
+    except OSError:
+        os.replace(tmp, path)
+        return
+    Path(tmp).unlink(missing_ok=True)
 
 
 def _umask() -> int:
@@ -76,7 +96,7 @@ def _umask() -> int:
     return mask
 
 
-def plan(inputs: list[str], output: str | None, suffix: str, allowed_output_suffixes: tuple[str, ...] = ()) -> list[Job]:
+def plan(inputs: list[str], output: str | None, suffix: str) -> list[Job]:
     """Pair every input with its output path (see the module's rules)."""
     if not inputs:
         raise CaeError("no input files given")

@@ -18,7 +18,7 @@ import numpy as np
 from cae_compress.errors import CaeError
 
 MAGIC = b"\x89CAE"
-VERSION = 2  # the newest version this module reads; files are written with the oldest that holds them
+VERSION = 3  # the newest version this module reads; files are written with the oldest that holds them
 HEADER = struct.Struct("<4sBBBBIIHHIff8s24sQI")
 HEADER_SIZE = HEADER.size  # 76
 assert HEADER_SIZE == 76
@@ -37,6 +37,9 @@ MAX_SIDE = 1 << 20
 MAX_TILE_SIDE = 4096
 MAX_CODE_LENGTH = 1 << 24
 MAX_PAYLOAD = 1 << 32
+MAX_STREAMS = 8  # version 3: streams in one file, at most
+MAX_RECORD = 255  # version 3: bytes of the model's record, at most
+STREAM_LENGTH = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,11 @@ class Header:
     @property
     def entropy_coded(self) -> bool:
         return self.dtype == "int"
+
+    @property
+    def streams(self) -> bool:
+        """Whether the payload is a model's record and streams (version 3)."""
+        return self.version >= 3
 
     @property
     def raw_payload_size(self) -> int:
@@ -116,8 +124,53 @@ def pack(header: Header, codes: np.ndarray | bytes) -> bytes:
     return _assemble(header, payload)
 
 
-def _assemble(header: Header, payload: bytes) -> bytes:
-    version = 2 if header.entropy_coded else header.version
+def pack_streams(header: Header, record: bytes, streams: list[bytes]) -> bytes:
+    """A version 3 file: the header, then the model's record and its length-prefixed streams.
+
+    Payload: record length (u8), record, stream count (u8), then per stream
+    its length (u32 LE) and bytes.
+    """
+    if len(record) > MAX_RECORD or not 0 < len(streams) <= MAX_STREAMS:
+        raise ValueError("record or stream count out of range")
+    parts = [bytes([len(record)]), bytes(record), bytes([len(streams)])]
+    for s in streams:
+        parts += [STREAM_LENGTH.pack(len(s)), bytes(s)]
+    return _assemble(header, b"".join(parts), version=3)
+
+
+def unpack_streams(data: bytes, label: str = "<input>") -> tuple[Header, bytes, list[bytes]]:
+    """The header, record and streams of a version 3 file (checked: lengths must add up exactly)."""
+    header = parse_header(data, label)
+    if not header.streams:
+        raise CaeError(f"{label}: a version {header.version} file has no streams")
+    payload = memoryview(data)[HEADER_SIZE:]
+    bad = CaeError(f"{label}: corrupt stream layout")
+    if len(payload) < 2 or payload[0] + 2 > len(payload):
+        raise bad
+    n_record = payload[0]
+    record = bytes(payload[1 : 1 + n_record])
+    pos = 1 + n_record
+    count = payload[pos]
+    pos += 1
+    if not 0 < count <= MAX_STREAMS:
+        raise bad
+    streams = []
+    for _ in range(count):
+        if pos + 4 > len(payload):
+            raise bad
+        (n,) = STREAM_LENGTH.unpack_from(payload, pos)
+        pos += 4
+        if pos + n > len(payload):
+            raise bad
+        streams.append(bytes(payload[pos : pos + n]))
+        pos += n
+    if pos != len(payload):
+        raise CaeError(f"{label}: {len(payload) - pos} trailing bytes after the streams")
+    return header, record, streams
+
+
+def _assemble(header: Header, payload: bytes, version: int | None = None) -> bytes:
+    version = version or (2 if header.entropy_coded else header.version)
     name = header.model_name.encode("ascii", "replace")[:24]
     fields = (
         MAGIC, version, DTYPE_CODES[header.dtype], COMPRESSION_CODES[header.compression], header.channels,
@@ -177,7 +230,7 @@ def parse_header(data: bytes, label: str = "<input>") -> Header:
         raise CaeError(f"{label}: unknown code dtype {dtype}")
     if comp not in COMPRESSIONS:
         raise CaeError(f"{label}: unknown payload compression {comp}")
-    if (DTYPES[dtype] == "int") != (COMPRESSIONS[comp] == "range") or (DTYPES[dtype] == "int" and version < 2):
+    if (DTYPES[dtype] == "int") != (COMPRESSIONS[comp] == "range") or (DTYPES[dtype] == "int" and version < 2) or (version >= 3 and DTYPES[dtype] != "int"):
         raise CaeError(f"{label}: code dtype '{DTYPES[dtype]}' does not go with compression '{COMPRESSIONS[comp]}' in a version {version} file")
     if channels not in (1, 3):
         raise CaeError(f"{label}: unsupported channel count {channels}")

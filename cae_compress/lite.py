@@ -130,9 +130,21 @@ def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
     from cae_compress.models import fingerprint
 
     enc_path, dec_path, meta_path = lite_paths(keras_path)
-    for sub, path in [(cae.encoder, enc_path), (_without_transposed_convolutions(cae.decoder), dec_path)]:
+    graphs = [(cae.encoder, enc_path), (_without_transposed_convolutions(cae.decoder), dec_path)]
+    if cae.arch == "hyperprior":
+        from cae_compress import hypercodec
+
+        paths = hypercodec.lite_files(keras_path)
+        graphs += [(cae.hyper_encoder, paths["hyper_analysis"]), (_without_transposed_convolutions(cae.hyper_mean), paths["hyper_mean"])]
+    for sub, path in graphs:
+        converter = tf.lite.TFLiteConverter.from_keras_model(sub)
+        if cae.arch == "hyperprior" and _float16_exact(sub):
+            # weights stored as float16 (half the file) and widened to float32 at load: the same numbers as the
+            # Keras model, whose weights are float16 values already (see hyperprior.round_weights_to_float16)
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
         with quiet_stderr(), contextlib.redirect_stdout(io.StringIO()):  # the converter prints its plan
-            data = tf.lite.TFLiteConverter.from_keras_model(sub).convert()
+            data = converter.convert()
         tmp = path.with_name(path.name + ".part")
         tmp.write_bytes(data)
         tmp.replace(path)
@@ -143,12 +155,26 @@ def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
         "value_range": list(cae.value_range),
         "fingerprint": fingerprint(cae).hex(),
     }
-    if hasattr(cae, "prior"):  # a rate model: its integer tables, made once here, used by every backend
+    if cae.arch == "hyperprior":  # gains, integer scale network and tables: made once here, used by every backend
+        from cae_compress import hypercodec
+
+        params_file = hypercodec.params_path(keras_path)
+        if _existing_tables(meta_path, meta["fingerprint"]) is None or not params_file.is_file():
+            hypercodec.save_params(hypercodec.make_params(cae), params_file)
+        meta["entropy"] = "hyper.npz"
+    elif hasattr(cae, "prior"):  # a rate model: its integer tables, made once here, used by every backend
         from cae_compress.entropy import integer_tables
 
         meta["entropy"] = _existing_tables(meta_path, meta["fingerprint"]) or integer_tables(cae.prior)
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp = meta_path.with_name(meta_path.name + ".part")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(meta_path)
     return enc_path, dec_path, meta_path
+
+
+def _float16_exact(model) -> bool:
+    """Whether every weight of ``model`` is a float16 value, so storing it as float16 loses nothing."""
+    return all(np.array_equal(w, w.astype(np.float16).astype(w.dtype)) for w in model.get_weights())
 
 
 def read_tables(keras_path: str | Path) -> Tables:

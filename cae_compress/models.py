@@ -24,7 +24,7 @@ from keras import layers, ops
 
 from cae_compress.errors import CaeError
 
-ARCHITECTURES = ("dense", "single-layer", "deep", "factorized")  # factorized: see cae_compress.rate
+ARCHITECTURES = ("dense", "single-layer", "deep", "factorized", "hyperprior")  # see cae_compress.rate and .hyperprior
 DEFAULT_ARCHITECTURE = "dense"
 DEFAULT_FILTERS = {"dense": 16, "single-layer": 32, "deep": 32}
 
@@ -199,6 +199,13 @@ def build_model(
         from cae_compress import rate
 
         return rate.build_rate_model(input_shape[2], filters or rate.DEFAULT_FILTERS, code_length)
+    if arch == "hyperprior":
+        from cae_compress import hyperprior
+
+        if input_shape[2] != 3:
+            raise CaeError("the hyperprior model codes colour images only (no --grayscale)")
+        n = filters or hyperprior.N
+        return hyperprior.build_hyperprior_model(n, code_length if code_length != 128 else hyperprior.M, min(hyperprior.S, n))
     if code_length <= 0:
         raise CaeError(f"--code-length must be positive, got {code_length}")
     if filters is None:
@@ -252,8 +259,20 @@ def save_model(model: CAE, path: str | Path) -> Path:
     clean.set_weights(model.get_weights())
     tmp = path.with_name(path.name + ".part.keras")
     clean.save(tmp)
+    _deflate(tmp)
     tmp.replace(path)
     return path
+
+
+def _deflate(path: Path) -> None:
+    """Rewrite a ``.keras`` zip with its members deflated (Keras stores them uncompressed)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        members = [(info.filename, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        for name, data in members:
+            dst.writestr(name, data)
 
 
 def load_model(path: str | Path) -> CAE:
@@ -263,6 +282,7 @@ def load_model(path: str | Path) -> CAE:
         path = path / "model.keras"
     if not path.is_file():
         raise CaeError(f"{path}: no such model file")
+    import cae_compress.hyperprior  # noqa: F401  (registers the hyperprior model's class)
     import cae_compress.rate  # noqa: F401  (registers the rate models' classes)
 
     try:

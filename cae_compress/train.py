@@ -69,10 +69,10 @@ class TrainConfig:
 
     @property
     def rate(self) -> bool:
-        """Whether this trains a rate model (``factorized``): distortion + lambda * rate."""
+        """Whether this trains a rate model (``factorized``, ``hyperprior``): distortion + lambda * rate."""
         from cae_compress.rate import RATE_ARCHITECTURES
 
-        return self.model in RATE_ARCHITECTURES
+        return self.model in RATE_ARCHITECTURES or self.model == "hyperprior"
 
     def validate(self) -> None:
         from cae_compress.models import check_architecture
@@ -222,6 +222,8 @@ def evaluate(model, tiles: np.ndarray, batch_size: int = 256) -> dict:
     """
     from cae_compress.pixels import from_model_range, to_model_range
 
+    if getattr(model, "arch", None) == "hyperprior":
+        return _evaluate_hyperprior(model, tiles, batch_size)
     if hasattr(model, "prior"):
         return _evaluate_rate(model, tiles, batch_size)
     x = to_model_range(tiles, model.value_range)
@@ -244,6 +246,25 @@ def _evaluate_rate(model, tiles: np.ndarray, batch_size: int) -> dict:
     metrics = reconstruction_metrics(tiles, from_model_range(recon, model.value_range))
     bpp = bits / pixels
     return {"loss": metrics["mse"] + model.lmbda * bpp, **metrics, "bpp": bpp, "lmbda": model.lmbda, "tiles": int(len(tiles))}
+
+
+def _evaluate_hyperprior(model, tiles: np.ndarray, batch_size: int) -> dict:
+    """Metrics of the hyperprior model at its middle rate anchor, codes rounded as in the codec."""
+    from cae_compress.pixels import from_model_range, to_model_range
+
+    x = to_model_range(tiles, model.value_range)
+    level = len(model.lambdas) // 2
+    recon, bits = [], 0.0
+    for i in range(0, len(x), batch_size):
+        part = x[i : i + batch_size]
+        x_hat, b = model._forward(part, np.full((len(part),), level, "int32"), training=False)
+        recon.append(np.asarray(x_hat))
+        bits += float(np.sum(np.asarray(b)))
+    recon = np.concatenate(recon)
+    metrics = reconstruction_metrics(tiles, from_model_range(recon, model.value_range))
+    bpp = bits / int(np.prod(tiles.shape[:3]))
+    lmbda = model.lambdas[level]
+    return {"loss": lmbda * metrics["mse"] + bpp, **metrics, "bpp": bpp, "lambda": lmbda, "tiles": int(len(tiles))}
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -306,7 +327,7 @@ def train(
     keras.utils.set_random_seed(config.seed)
     with placement.strategy.scope():
         model = build_model(config.model, dataset.tile_shape, config.code_length, config.filters, config.l2_penalty, config.l1_code)
-        if config.rate:
+        if config.rate and hasattr(model, "lmbda"):  # the hyperprior trains every rate anchor at once
             model.lmbda = config.lmbda
         if config.init_from and not resume:
             from cae_compress.models import load_model
@@ -328,7 +349,7 @@ def train(
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
             "versions": {"cae_compress": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
             "dataset": {"name": dataset.name, "tile_shape": list(dataset.tile_shape), "train": dataset.train_size, "validation": len(dataset.x_val), "test": len(dataset.x_test)},
-            "model": {"arch": model.arch, "code_shape": list(model.code_shape), "code_length": model.code_length, "parameters": int(model.count_params()), "value_range": list(model.value_range), **({"lmbda": model.lmbda} if config.rate else {})},
+            "model": {"arch": model.arch, "code_shape": list(model.code_shape), "code_length": model.code_length, "parameters": int(model.count_params()), "value_range": list(model.value_range), **({"lmbda": model.lmbda} if hasattr(model, "lmbda") else {})},
             "status": "running",
         }
     meta["status"] = "running"

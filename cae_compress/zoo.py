@@ -26,7 +26,7 @@ def shipped_models() -> dict[str, Path]:
 
 
 # The default for `encode` when shipped: the best trade-off measured (see the README).
-PREFERRED_DEFAULTS = ("rate-q4", "rate-q3", "rate-q5", "rate-q2", "rate-q1", "cifar10-128", "cifar10-64", "cifar10-256", "cifar10-32")
+PREFERRED_DEFAULTS = ("hyperprior", "rate-q4", "rate-q3", "rate-q5", "rate-q2", "rate-q1", "cifar10-128", "cifar10-64", "cifar10-256", "cifar10-32")
 RATE_PREFIX = "rate-q"  # shipped rate models are rate-q1 (smallest files) .. rate-qN (best quality)
 
 
@@ -86,13 +86,33 @@ def _load_path(path: Path, name: str, backend: str):
     if backend == "litert" or (backend == "auto" and has_lite(path)):
         if not has_lite(path):
             raise CaeError(f"{path}: no LiteRT files beside it; run 'cae export --model-path {path}' or use --backend tensorflow")
+        meta = _lite_meta(path)
+        if meta.get("arch") == "hyperprior":
+            from cae_compress import hypercodec
+
+            return hypercodec.load_lite(path, name, bytes.fromhex(meta["fingerprint"]))
         return LiteModel(path, name)
     from cae_compress.lite import read_tables
     from cae_compress.models import load_model
     from cae_compress.runtime import KerasModel
 
     cae = load_model(path)
+    if cae.arch == "hyperprior":
+        from cae_compress import hypercodec
+
+        return hypercodec.load_keras(cae, path, name)
     return KerasModel(cae, name, tables=read_tables(path) if hasattr(cae, "prior") else None)
+
+
+def _lite_meta(path: Path) -> dict:
+    import json
+
+    from cae_compress.lite import lite_paths
+
+    try:
+        return json.loads(lite_paths(path)[2].read_text())
+    except (OSError, ValueError) as exc:
+        raise CaeError(f"{path}: unreadable LiteRT model description ({exc})") from None
 
 
 def model_file(model: str | None = None, model_path: str | Path | None = None) -> tuple[Path, str]:

@@ -162,7 +162,7 @@ def _bad_cae_files(tmp_path: Path, good: bytes) -> dict[str, bytes]:
         "truncated.cae": good[: len(good) // 2],
         "flipped.cae": good[:-5] + bytes([good[-5] ^ 4]) + good[-4:],
         "magic.cae": b"PK\x03\x04" + good[4:],
-        "newer.cae": good[:4] + b"\x03" + good[5:],
+        "newer.cae": good[:4] + b"\x04" + good[5:],
     }
 
 
@@ -265,3 +265,20 @@ def test_image_bombs_are_refused_before_decoding(rgb_model_path, tmp_path, side,
     r = cae("encode", path, "--model-path", rgb_model_path)
     assert_clean_error(r, "bomb.png", fragment)
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_two_writers_of_one_output_cannot_both_succeed(tmp_path, monkeypatch):
+    """Without --force the output is created exclusively: the second writer gets the clean error."""
+    from cae_compress import files
+    from cae_compress.errors import CaeError
+
+    target = str(tmp_path / "out.cae")
+    files.write_output(target, b"first")
+    real_exists = Path.exists
+    # the second writer passed its early check before the first one finished
+    monkeypatch.setattr(Path, "exists", lambda self: False if str(self) == target else real_exists(self))
+    with pytest.raises(CaeError, match="already exists"):
+        files.write_output(target, b"second")
+    monkeypatch.undo()
+    assert (tmp_path / "out.cae").read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.cae"]  # no temporary file left

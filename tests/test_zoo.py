@@ -88,27 +88,21 @@ def _model_in(path):
     return fmt.parse_header(path.read_bytes()).model_name
 
 
-def test_rate_manifest_and_quality(shipped_rates, tmp_path):
+def test_rate_manifest_and_quality_means_one_thing(shipped_rates, tmp_path):
     m = json.loads((shipped_rates / "rate-q2.json").read_text())
     assert m["architecture"] == "factorized" and m["test"]["bpp"] > 0 and m["lmbda"] == 100.0
     assert zoo.rate_models() == ["rate-q1", "rate-q2"]
-    assert zoo.default_model_name() == "rate-q2"  # the first rate model of the preferred order that ships
+    assert zoo.default_model_name() == "rate-q2"  # the first of the preferred order that ships
     Image.fromarray(smooth_images(1, 40)[0]).save(tmp_path / "a.png")
-    assert runner.invoke(app, ["encode", str(tmp_path / "a.png"), "--quality", "1"]).exit_code == 0
+    assert runner.invoke(app, ["encode", str(tmp_path / "a.png"), "--model", "rate-q1"]).exit_code == 0
     assert _model_in(tmp_path / "a.cae") == "rate-q1"
-    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "-q", "7", "-f"])
-    assert r.exit_code == 2 and "--quality must be one of 1, 2" in r.stderr
-    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "-q", "1", "--model", "rate-q2", "-f"])
+    # -q is the 0-100 quality of a model that has one; the factorized rate models are picked by name
+    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "-q", "1", "-f"])
+    assert r.exit_code == 2 and "--quality needs a model with a continuous quality" in r.stderr
+    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "-q", "101", "-f"])
+    assert r.exit_code == 2 and "between 0 and 100" in r.stderr
+    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "--model", "rate-q1", "--model-path", "x.keras", "-f"])
     assert r.exit_code == 2 and "give one" in r.stderr
-
-
-def test_bpp_picks_the_best_model_that_fits(shipped_rates, tmp_path):
-    Image.fromarray(smooth_images(1, 40)[0]).save(tmp_path / "a.png")
-    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "--bpp", "100"])
-    assert r.exit_code == 0 and r.stderr == "" and _model_in(tmp_path / "a.cae") == "rate-q2"
-    r = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "--bpp", "0.001", "-f"])
-    assert r.exit_code == 0 and "no shipped model fits 0.001 bpp" in r.stderr
-    assert _model_in(tmp_path / "a.cae") == "rate-q1"
     (tmp_path / "a.png").unlink()
     assert runner.invoke(app, ["decode", str(tmp_path / "a.cae")]).exit_code == 0  # found by the name in the file
     assert Image.open(tmp_path / "a.png").size == (40, 40)

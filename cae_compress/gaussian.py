@@ -1,0 +1,148 @@
+"""The Gaussian conditional of the hyperprior model, exact on every machine (no TensorFlow).
+
+A hyperprior model codes each rounded code value with a zero-mean Gaussian
+whose scale its hyper-synthesis predicts.  If the encoder and the decoder
+chose different scales for one value the range coder would desync and the
+rest of the image would be garbage (the top complaint of CompressAI's and
+tensorflow-compression's users).  So the scale is never a float here:
+
+* the scales form a fixed table of :data:`LEVELS` values, log-spaced from
+  0.11 to 256, and each has an integer frequency table (:func:`gaussian_tables`),
+  computed once at export and stored beside the model;
+* the scale branch of the hyper-synthesis is run as an **integer network**
+  (:class:`IntegerScaleNet`): its weights are fixed-point integers, its input
+  (the rounded hyper-codes) is integer, and every activation is rounded to a
+  fixed-point integer with a floor division by a power of two.  All values
+  are integers held in float64 far below 2**53, so every sum is exact in any
+  order and on any BLAS; the last layer gives the table index directly.
+
+Means are floats: a mean that differs by 1e-6 between machines moves the
+decoded value by 1e-6, it cannot desync the coder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from cae_compress.errors import CaeError
+
+LEVELS = 64
+SCALE_MIN, SCALE_MAX = 0.11, 256.0
+LOG_STEP = (math.log(SCALE_MAX) - math.log(SCALE_MIN)) / (LEVELS - 1)
+PRECISION = 24
+WEIGHT_BITS = 14  # fractional bits of the integer weights
+ACTIVATION_BITS = 8  # fractional bits of the integer activations
+MIN_HALF_RANGE = 32  # every scale codes at least the symbols -32..32
+
+
+def scale_table() -> np.ndarray:
+    return np.exp(math.log(SCALE_MIN) + LOG_STEP * np.arange(LEVELS))
+
+
+def gaussian_tables(precision: int = PRECISION) -> dict:
+    """For each scale of the table: the half-range ``R`` of its symbols ``-R..R`` and their integer frequencies.
+
+    Every symbol gets a frequency of at least 1 and each table sums to
+    ``2**precision``; the range covers ten scales on each side (at least
+    :data:`MIN_HALF_RANGE`).  Computed once at export, in float64; the
+    integers are what files depend on.
+    """
+    total = 1 << precision
+    halves, freqs = [], []
+    erfc = np.frompyfunc(math.erfc, 1, 1)
+    for s in scale_table():
+        r = max(MIN_HALF_RANGE, int(math.ceil(10 * s)))
+        k = np.arange(-r, r + 2, dtype=np.float64) - 0.5
+        cdf = 0.5 * erfc(-k / (s * math.sqrt(2.0))).astype(np.float64)
+        pmf = np.diff(cdf)
+        pmf = pmf / pmf.sum()
+        counts = np.maximum(1, np.floor(pmf * (total - len(pmf)))).astype(np.int64)
+        counts[r] += total - counts.sum()  # the rounding goes to the mode, zero
+        halves.append(r)
+        freqs.append(counts)
+    return {"precision": precision, "half_ranges": np.array(halves, np.int64), "frequencies": freqs}
+
+
+# ----------------------------------------------------------------- integer network
+def _conv_same(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """'same' stride-1 convolution of (H, W, Cin) by (k, k, Cin, Cout), odd k, in float64."""
+    k = w.shape[0]
+    if k == 1:
+        return x @ w[0, 0]
+    p = k // 2
+    cols = sliding_window_view(np.pad(x, ((p, p), (p, p), (0, 0))), (k, k), axis=(0, 1))  # (H, W, Cin, k, k)
+    return np.tensordot(cols, w.transpose(2, 0, 1, 3), axes=([2, 3, 4], [0, 1, 2]))
+
+
+def _depth_to_space(x: np.ndarray, s: int) -> np.ndarray:
+    h, w, c = x.shape
+    return x.reshape(h, w, s, s, c // (s * s)).transpose(0, 2, 1, 3, 4).reshape(h * s, w * s, c // (s * s))
+
+
+class IntegerScaleNet:
+    """The scale branch as integers: rounded hyper-codes (H, W, N) -> table indices (4H, 4W, M).
+
+    ``layers`` is a list of ``(kernel, bias, upsample)``: integer-valued
+    float64 arrays of a stride-1 'same' convolution (a strided transposed
+    convolution already rewritten as a convolution followed by
+    depth-to-space of ``upsample``).  Layer ``i``'s kernel has
+    :data:`WEIGHT_BITS` fractional bits; activations keep
+    :data:`ACTIVATION_BITS`; the last layer's output, in units of table
+    steps, is rounded to the index.
+    """
+
+    def __init__(self, layers: list[tuple[np.ndarray, np.ndarray, int]]):
+        self.layers = [(np.asarray(k, np.float64), np.asarray(b, np.float64), int(u)) for k, b, u in layers]
+        for k, b, _ in self.layers:
+            if not (np.all(k == np.round(k)) and np.all(b == np.round(b))):
+                raise CaeError("the integer scale network holds non-integer weights")
+            if np.abs(k).max() >= 2**24 or np.abs(b).max() >= 2**40:
+                raise CaeError("the integer scale network's weights are out of range")
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        x = np.asarray(z, np.float64)
+        last = len(self.layers) - 1
+        for i, (kernel, bias, up) in enumerate(self.layers):
+            acc = _conv_same(x, kernel) + bias
+            if up > 1:
+                acc = _depth_to_space(acc, up)
+            if i == 0:
+                x = np.maximum(np.floor(acc * 2.0 ** (ACTIVATION_BITS - WEIGHT_BITS)), 0.0)
+            elif i < last:
+                x = np.maximum(np.floor(acc * 2.0**-WEIGHT_BITS), 0.0)
+            else:
+                x = np.floor((acc + 2.0 ** (WEIGHT_BITS + ACTIVATION_BITS - 1)) * 2.0 ** -(WEIGHT_BITS + ACTIVATION_BITS))
+        return np.clip(x, 0, LEVELS - 1).astype(np.int32)
+
+    @classmethod
+    def from_float(cls, layers: list[tuple[np.ndarray, np.ndarray, int]]) -> "IntegerScaleNet":
+        """Quantize float layers (ReLU between them, the last giving log-scales) to the integer network.
+
+        The last layer is first rescaled so that it gives ``(log scale -
+        log SCALE_MIN) / LOG_STEP``, whose rounding is the table index.
+        """
+        out = []
+        last = len(layers) - 1
+        for i, (kernel, bias, up) in enumerate(layers):
+            kernel, bias = np.asarray(kernel, np.float64), np.asarray(bias, np.float64)
+            if i == last:
+                kernel, bias = kernel / LOG_STEP, (bias - math.log(SCALE_MIN)) / LOG_STEP
+            bias_bits = WEIGHT_BITS + (0 if i == 0 else ACTIVATION_BITS)
+            out.append((np.round(kernel * 2.0**WEIGHT_BITS), np.round(bias * 2.0**bias_bits), up))
+        return cls(out)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        d = {}
+        for i, (k, b, u) in enumerate(self.layers):
+            d[f"scale_{i}_kernel"] = k.astype(np.int32)
+            d[f"scale_{i}_bias"] = b.astype(np.int64)
+            d[f"scale_{i}_upsample"] = np.array(u, np.int32)
+        return d
+
+    @classmethod
+    def from_arrays(cls, d) -> "IntegerScaleNet":
+        n = len([k for k in d if k.endswith("_kernel") and k.startswith("scale_")])
+        return cls([(d[f"scale_{i}_kernel"], d[f"scale_{i}_bias"], int(d[f"scale_{i}_upsample"])) for i in range(n)])

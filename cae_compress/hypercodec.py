@@ -1,0 +1,304 @@
+"""Compress and decompress with a hyperprior model, on either backend (TensorFlow only in :func:`export`).
+
+The model protocol: ``compress(pixels, quality) -> (streams, record)`` and
+``decompress(streams, record, height, width) -> pixels``.  The streams are
+the range-coded hyper-codes and codes; the record is the few bytes the
+decoder needs besides them (the quality, and a CRC-32 of every decoded
+symbol, so that a desync seen anywhere becomes one clear error instead of a
+garbage image).  ``cae_compress.format`` stores both in a version 3 file.
+
+What runs where:
+
+* the four networks (analysis, hyper-analysis, hyper-synthesis of the means,
+  synthesis) run on the backend: Keras models, or LiteRT files exported
+  beside the ``.keras`` file;
+* the gains, the integer scale network and the integer entropy tables are
+  numpy and integers, stored in ``NAME.hyper.npz`` at export and the same for
+  both backends, so the symbols and their tables never depend on the backend.
+
+The analysis and synthesis run on windows of :data:`WINDOW` code positions
+with :data:`MARGIN` positions of context, which covers their receptive
+fields: the result is that of the whole image, with no seams, in bounded
+memory.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from cae_compress import gaussian
+from cae_compress.coder import Tables, decode_symbols, encode_symbols
+from cae_compress.errors import CaeError
+
+STRIDE = 16
+PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
+WINDOW = 32  # code positions per window side (512 pixels)
+MARGIN = 4  # code positions of context around each window (64 pixels)
+DEFAULT_QUALITY = 50
+RECORD = struct.Struct("<BI")  # quality, CRC-32 of the symbols
+
+
+def quality_position(quality: float, anchors: int) -> tuple[int, float]:
+    """Quality 0-100 as (anchor k, fraction f): the gains are those of anchor k and k+1, mixed by f in the log domain."""
+    if not 0 <= quality <= 100:
+        raise CaeError(f"quality {quality} is out of range (0-100)")
+    t = quality / 100.0 * (anchors - 1)
+    k = min(int(t), anchors - 2)
+    return k, t - k
+
+
+def _windows(n: int) -> list[tuple[int, int, int, int]]:
+    return [(a, min(n, a + WINDOW), max(0, a - MARGIN), min(n, a + WINDOW + MARGIN)) for a in range(0, n, WINDOW)]
+
+
+class HyperpriorCodec:
+    """The numpy half of a hyperprior model plus its four networks (callables on float32 NHWC arrays)."""
+
+    def __init__(self, nets: dict, params: dict):
+        self.nets = nets
+        try:
+            self.gain = np.asarray(params["gain"], np.float32)
+            self.inverse_gain = np.asarray(params["inverse_gain"], np.float32)
+            self.scale_net = gaussian.IntegerScaleNet.from_arrays(params)
+            halves = np.asarray(params["gaussian_half_ranges"], np.int64)
+            flat = np.asarray(params["gaussian_frequencies"], np.int64)
+            self.z_tables = Tables(json.loads(str(params["z_tables"])))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CaeError(f"unreadable hyperprior parameters ({exc})") from None
+        self.channels = self.gain.shape[1]
+        self.half_ranges = halves
+        bounds = np.concatenate([[0], np.cumsum(2 * halves + 1)])
+        if len(halves) != gaussian.LEVELS or bounds[-1] != len(flat):
+            raise CaeError("unreadable hyperprior parameters (Gaussian tables)")
+        freqs = [flat[bounds[i] : bounds[i + 1]] for i in range(len(halves))]
+        total = 1 << gaussian.PRECISION
+        if any(f.min() < 1 or int(f.sum()) != total for f in freqs):
+            raise CaeError("unreadable hyperprior parameters (Gaussian tables must be positive and sum to 2**24)")
+        self._probabilities = [f.astype(np.float64) / total for f in freqs]
+        self._models = None
+
+    # ------------------------------------------------------------------ parts
+    def _gains(self, quality: float) -> tuple[np.ndarray, np.ndarray]:
+        k, f = quality_position(quality, len(self.gain))
+        mix = lambda g: np.exp(g[k] * (1 - f) + g[k + 1] * f).astype(np.float32)  # noqa: E731
+        return mix(self.gain), mix(self.inverse_gain)
+
+    def _models_by_level(self):
+        if self._models is None:
+            import constriction
+
+            self._models = [constriction.stream.model.Categorical(p, perfect=False) for p in self._probabilities]
+        return self._models
+
+    def _analysis(self, x: np.ndarray, progress=None) -> np.ndarray:
+        rows, cols = x.shape[0] // STRIDE, x.shape[1] // STRIDE
+        y = None
+        for r0, r1, rl, rh in _windows(rows):
+            for c0, c1, cl, ch in _windows(cols):
+                part = np.asarray(self.nets["analysis"](x[None, rl * STRIDE : rh * STRIDE, cl * STRIDE : ch * STRIDE]))[0]
+                if y is None:
+                    y = np.empty((rows, cols, part.shape[-1]), np.float32)
+                y[r0:r1, c0:c1] = part[r0 - rl : r1 - rl, c0 - cl : c1 - cl]
+                if progress is not None:
+                    progress(1)
+        return y
+
+    def _synthesis(self, y: np.ndarray, progress=None) -> np.ndarray:
+        rows, cols, _ = y.shape
+        out = np.empty((rows * STRIDE, cols * STRIDE, 3), np.uint8)
+        for r0, r1, rl, rh in _windows(rows):
+            for c0, c1, cl, ch in _windows(cols):
+                part = np.asarray(self.nets["synthesis"](y[None, rl:rh, cl:ch]))[0]
+                part = part[(r0 - rl) * STRIDE : (r1 - rl) * STRIDE, (c0 - cl) * STRIDE : (c1 - cl) * STRIDE]
+                out[r0 * STRIDE : r1 * STRIDE, c0 * STRIDE : c1 * STRIDE] = np.clip(np.rint(part * 255.0), 0, 255).astype(np.uint8)
+                if progress is not None:
+                    progress(1)
+        return out
+
+    def _hyper(self, z_symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Means (float32) and scale indices (exact integers) of the codes, from the rounded hyper-codes."""
+        z_hat = z_symbols.astype(np.float32)
+        mean = np.asarray(self.nets["hyper_mean"](z_hat[None]))[0]
+        return mean, self.scale_net(z_symbols)
+
+    # --------------------------------------------------------------- protocol
+    def compress(self, pixels: np.ndarray, quality: float = DEFAULT_QUALITY, progress=None) -> tuple[list[bytes], bytes]:
+        """The streams and record of an (H, W, 3) uint8 image."""
+        h, w, _ = pixels.shape
+        ph, pw = -(-h // PAD) * PAD, -(-w // PAD) * PAD
+        x = np.pad(pixels, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge").astype(np.float32) / np.float32(255.0)
+        gain, _ = self._gains(quality)
+        y = self._analysis(x, progress) * gain
+        z = np.asarray(self.nets["hyper_analysis"](y[None]))[0]
+        z_symbols = self.z_tables.clamp(np.rint(z).reshape(-1, z.shape[-1])).reshape(z.shape).astype(np.int32)
+        mean, index = self._hyper(z_symbols)
+        limit = self.half_ranges[index]
+        symbols = np.clip(np.rint(y - mean), -limit, limit).astype(np.int32)
+        z_stream = encode_symbols(z_symbols.reshape(-1, z.shape[-1]), self.z_tables)
+        y_stream = self._encode_codes(symbols, index)
+        record = RECORD.pack(int(round(quality)), _symbols_crc(z_symbols, symbols))
+        return [z_stream, y_stream], record
+
+    def decompress(self, streams: list[bytes], record: bytes, height: int, width: int, label: str = "<input>", progress=None) -> np.ndarray:
+        """The (height, width, 3) uint8 image of the streams and record made by :meth:`compress`."""
+        if len(streams) != 2 or len(record) != RECORD.size:
+            raise CaeError(f"{label}: a hyperprior file holds 2 streams and a {RECORD.size}-byte record")
+        quality, crc = RECORD.unpack(record)
+        if quality > 100:
+            raise CaeError(f"{label}: quality {quality} is out of range")
+        ph, pw = -(-height // PAD) * PAD, -(-width // PAD) * PAD
+        zh, zw = ph // PAD, pw // PAD
+        z_symbols = decode_symbols(streams[0], zh * zw, self.z_tables, label).reshape(zh, zw, -1)
+        mean, index = self._hyper(z_symbols)
+        symbols = self._decode_codes(streams[1], index, label)
+        if _symbols_crc(z_symbols, symbols) != crc:
+            raise CaeError(f"{label}: decoded symbols fail their checksum (corrupt file, or a decoder that differs from the encoder)")
+        _, inverse = self._gains(quality)
+        y_hat = (symbols.astype(np.float32) + mean) * inverse
+        return self._synthesis(y_hat, progress)[:height, :width]
+
+    def reconstruct(self, pixels: np.ndarray, quality: float = DEFAULT_QUALITY) -> np.ndarray:
+        streams, record = self.compress(pixels, quality)
+        return self.decompress(streams, record, pixels.shape[0], pixels.shape[1])
+
+    # ----------------------------------------------------------- entropy coding
+    def _encode_codes(self, symbols: np.ndarray, index: np.ndarray) -> bytes:
+        """Range-code the symbols level by level (all values of scale level 0 first, in raster order, ...)."""
+        import constriction
+
+        enc = constriction.stream.queue.RangeEncoder()
+        flat_s, flat_i = symbols.reshape(-1), index.reshape(-1)
+        models = self._models_by_level()
+        for level in np.unique(flat_i):
+            chosen = flat_s[flat_i == level] + self.half_ranges[level]
+            enc.encode(np.ascontiguousarray(chosen, np.int32), models[level])
+        return enc.get_compressed().astype("<u4").tobytes()
+
+    def _decode_codes(self, data: bytes, index: np.ndarray, label: str) -> np.ndarray:
+        import constriction
+
+        if len(data) % 4:
+            raise CaeError(f"{label}: corrupt entropy-coded payload (length {len(data)} is not a multiple of 4)")
+        dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, "<u4").astype(np.uint32))
+        flat_i = index.reshape(-1)
+        out = np.empty(flat_i.shape, np.int32)
+        models = self._models_by_level()
+        try:
+            for level in np.unique(flat_i):
+                where = flat_i == level
+                out[where] = np.asarray(dec.decode(models[level], int(where.sum())), np.int32) - self.half_ranges[level]
+        except Exception as exc:  # constriction raises on a stream that cannot be decoded
+            raise CaeError(f"{label}: corrupt entropy-coded payload ({exc})") from None
+        return out.reshape(index.shape)
+
+
+def _symbols_crc(z_symbols: np.ndarray, symbols: np.ndarray) -> int:
+    crc = zlib.crc32(np.ascontiguousarray(z_symbols, "<i4").tobytes())
+    return zlib.crc32(np.ascontiguousarray(symbols, "<i4").tobytes(), crc) & 0xFFFFFFFF
+
+
+# ------------------------------------------------------------------------ export
+def params_path(keras_path: str | Path) -> Path:
+    return Path(keras_path).with_suffix("").with_name(Path(keras_path).stem + ".hyper.npz")
+
+
+def make_params(cae) -> dict:
+    """The numpy half of a trained hyperprior model: gains, integer scale network, integer tables (TensorFlow)."""
+    from cae_compress.entropy import integer_tables
+    from cae_compress.lite import _subpixel_kernel
+
+    layers = []
+    for name in ("scale_0", "scale_1", "scale_2"):
+        layer = cae.hyper_scale.get_layer(name)
+        kernel, bias = (np.asarray(v, np.float64) for v in layer.get_weights())
+        if "Transpose" in type(layer).__name__:
+            s = layer.strides[0]
+            layers.append((_subpixel_kernel(kernel, s), np.tile(bias, s * s), s))
+        else:
+            layers.append((kernel, bias, 1))
+    net = gaussian.IntegerScaleNet.from_float(layers)
+    tables = gaussian.gaussian_tables()
+    return {
+        "gain": np.asarray(cae.gain, np.float32),
+        "inverse_gain": np.asarray(cae.inverse_gain, np.float32),
+        **net.arrays(),
+        "gaussian_half_ranges": tables["half_ranges"],
+        "gaussian_frequencies": np.concatenate(tables["frequencies"]),
+        "z_tables": np.array(json.dumps(integer_tables(cae.prior))),
+    }
+
+
+def save_params(params: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **params)
+    tmp.replace(path)
+
+
+def load_params(path: Path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError) as exc:
+        raise CaeError(f"{path}: unreadable hyperprior parameters ({exc}); run 'cae export --model-path {path}'") from None
+
+
+def keras_nets(cae) -> dict:
+    """The four networks of a Keras hyperprior model as numpy callables."""
+    call = lambda sub: (lambda x: np.asarray(sub(np.asarray(x, np.float32), training=False)))  # noqa: E731
+    return {"analysis": call(cae.encoder), "hyper_analysis": call(cae.hyper_encoder), "hyper_mean": call(cae.hyper_mean), "synthesis": call(cae.decoder)}
+
+
+class HyperpriorModel:
+    """A loaded hyperprior model: what the codec and the CLI use, on either backend."""
+
+    arch = "hyperprior"
+    tables = None  # the factorized-prior rate models' per-channel tables; this model keeps its own
+
+    def __init__(self, name: str, fingerprint: bytes, nets: dict, params: dict, backend: str):
+        from cae_compress.runtime import header_name
+
+        self.name = header_name(name)
+        self.fingerprint = fingerprint
+        self.backend = backend
+        self.codec = HyperpriorCodec(nets, params)
+        self.tile_shape = (STRIDE, STRIDE, 3)
+        self.code_length = self.codec.channels
+
+    def compress(self, pixels, quality=None, progress=None):
+        return self.codec.compress(pixels, DEFAULT_QUALITY if quality is None else quality, progress)
+
+    def decompress(self, streams, record, height, width, label="<input>", progress=None):
+        return self.codec.decompress(streams, record, height, width, label, progress)
+
+
+def lite_files(keras_path: str | Path) -> dict[str, Path]:
+    """The LiteRT files of the four networks beside a ``.keras`` file."""
+    stem = Path(keras_path).with_suffix("")
+    return {net: Path(f"{stem}.{suffix}.tflite") for net, suffix in
+            (("analysis", "encoder"), ("hyper_analysis", "hyper_encoder"), ("hyper_mean", "hyper_mean"), ("synthesis", "decoder"))}
+
+
+def load_lite(keras_path: str | Path, name: str, fingerprint: bytes, threads: int | None = None) -> HyperpriorModel:
+    import os
+
+    from cae_compress.lite import _Runner
+
+    threads = threads or os.cpu_count() or 1
+    nets = {net: _Runner(path, threads) for net, path in lite_files(keras_path).items()}
+    return HyperpriorModel(name, fingerprint, nets, load_params(params_path(keras_path)), "litert")
+
+
+def load_keras(cae, keras_path: str | Path, name: str) -> HyperpriorModel:
+    from cae_compress.models import fingerprint
+
+    path = params_path(keras_path)
+    params = load_params(path) if path.is_file() else make_params(cae)
+    model = HyperpriorModel(name, fingerprint(cae), keras_nets(cae), params, "tensorflow")
+    model.cae = cae  # the Keras model itself, for export and inspection
+    return model

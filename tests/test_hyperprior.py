@@ -1,0 +1,270 @@
+"""The hyperprior model: exact scale indices, streams in version 3 files, the same symbols on both backends."""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from cae_compress import codec, gaussian, hypercodec, zoo
+from cae_compress import format as fmt
+from cae_compress.errors import CaeError
+
+
+def sample_image():
+    from PIL import Image
+
+    from cae_compress.demo import SAMPLE
+
+    with Image.open(SAMPLE) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def psnr(a, b):
+    return 10 * np.log10(255.0**2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+
+
+def _photo_like(h, w, seed=0):
+    """Smooth colour fields with edges and a little texture: something a model can code."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.stack([128 + 100 * np.sin(3 * xx + 2 * yy), 128 + 90 * np.cos(4 * yy), 90 + 60 * (xx > 0.5)], -1)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def tiny_hyperprior(tmp_path_factory):
+    """An untrained small hyperprior model with its LiteRT files and integer parameters."""
+    import keras
+
+    from cae_compress.hyperprior import build_hyperprior_model, round_weights_to_float16
+    from cae_compress.lite import export_lite
+    from cae_compress.models import save_model
+
+    keras.utils.set_random_seed(5)
+    model = build_hyperprior_model(8, 12, 6)
+    k = len(model.lambdas)
+    model.gain.assign(np.repeat(np.log(np.linspace(0.5, 8.0, k))[:, None], 12, axis=1))  # higher quality, finer steps
+    model.inverse_gain.assign(-np.asarray(model.gain))
+    round_weights_to_float16(model)
+    path = tmp_path_factory.mktemp("hyper") / "tiny.keras"
+    save_model(model, path)
+    export_lite(model, path)
+    return path
+
+
+# ------------------------------------------------------------------ integer network
+def _reference_index(z, layers):
+    """The integer scale network evaluated with Python integers, one output at a time, as a check."""
+    x = np.asarray(z, object)
+    last = len(layers) - 1
+    for i, (kernel, bias, up) in enumerate(layers):
+        k = kernel.shape[0]
+        p = k // 2
+        h, w, _ = x.shape
+        xp = np.zeros((h + 2 * p, w + 2 * p, x.shape[2]), object)
+        xp[p : p + h, p : p + w] = x
+        kern = kernel.astype(np.int64).astype(object)
+        acc = np.empty((h, w, kernel.shape[3]), object)
+        for r in range(h):
+            for c in range(w):
+                patch = xp[r : r + k, c : c + k]
+                acc[r, c] = np.tensordot(patch, kern, axes=([0, 1, 2], [0, 1, 2])) + bias.astype(np.int64).astype(object)
+        if up > 1:
+            acc = acc.reshape(h, w, up, up, -1).transpose(0, 2, 1, 3, 4).reshape(h * up, w * up, -1)
+        wb, ab = gaussian.WEIGHT_BITS, gaussian.ACTIVATION_BITS
+        if i == 0:
+            x = np.vectorize(lambda v: max(v >> (wb - ab), 0), otypes=[object])(acc)
+        elif i < last:
+            x = np.vectorize(lambda v: max(v >> wb, 0), otypes=[object])(acc)
+        else:
+            x = np.vectorize(lambda v: min(max((v + (1 << (wb + ab - 1))) >> (wb + ab), 0), gaussian.LEVELS - 1), otypes=[object])(acc)
+    return x.astype(np.int64)
+
+
+def test_integer_scale_network_is_exact_integer_arithmetic():
+    rng = np.random.default_rng(0)
+    layers = [(rng.normal(0, 0.3, (3, 3, 5, 4 * 6)), rng.normal(0, 0.1, 4 * 6), 2), (rng.normal(0, 0.3, (3, 3, 6, 4 * 6)), rng.normal(0, 0.1, 4 * 6), 2),
+              (rng.normal(0, 0.5, (1, 1, 6, 7)), rng.normal(0, 1, 7), 1)]
+    net = gaussian.IntegerScaleNet.from_float(layers)
+    z = rng.integers(-6, 7, (3, 4, 5))
+    index = net(z)
+    assert index.shape == (12, 16, 7)
+    assert np.array_equal(index, _reference_index(z, net.layers))
+    assert len(np.unique(index)) > 5  # the check is not passing on a constant
+
+
+def test_gaussian_tables_are_exact_and_cover_ten_scales():
+    tables = gaussian.gaussian_tables()
+    scales = gaussian.scale_table()
+    assert len(tables["frequencies"]) == gaussian.LEVELS
+    for s, r, f in zip(scales, tables["half_ranges"], tables["frequencies"]):
+        assert f.min() >= 1 and f.sum() == 1 << gaussian.PRECISION and len(f) == 2 * r + 1
+        assert r >= 10 * s
+        assert f[r] == f.max()  # the mode is zero
+    assert math.isclose(scales[0], 0.11) and math.isclose(scales[-1], 256.0)
+
+
+# -------------------------------------------------------------- codec and backends
+def test_round_trip_on_both_backends_gives_the_same_symbols(tiny_hyperprior):
+    lite = zoo.load(model_path=tiny_hyperprior, backend="litert")
+    keras_model = zoo.load(model_path=tiny_hyperprior, backend="tensorflow")
+    assert lite.fingerprint == keras_model.fingerprint
+    img = _photo_like(70, 90)
+    for q in (0, 50, 100):
+        from_lite = codec.encode(lite, img, quality=q)
+        from_keras = codec.encode(keras_model, img, quality=q)
+        assert from_lite[4] == 3
+        for data in (from_lite, from_keras):  # either file, either decoder: the symbol checksum must hold
+            a, b = codec.decode(lite, data), codec.decode(keras_model, data)
+            assert a.shape == img.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_a_flipped_symbol_is_one_clear_error(tiny_hyperprior):
+    model = zoo.load(model_path=tiny_hyperprior)
+    data = codec.encode(model, _photo_like(64, 64), quality=60)
+    header, record, streams = fmt.unpack_streams(data)
+    quality, crc = hypercodec.RECORD.unpack(record)
+    bad = fmt.pack_streams(header, hypercodec.RECORD.pack(quality, crc ^ 1), streams)
+    with pytest.raises(CaeError, match="checksum"):
+        codec.decode(model, bad, "x.cae")
+
+
+def test_v3_layout_fuzz_gives_clean_errors(tiny_hyperprior):
+    """Stream counts and lengths changed under a valid CRC: a clean error or an image, never a crash."""
+    model = zoo.load(model_path=tiny_hyperprior)
+    data = codec.encode(model, _photo_like(40, 50), quality=30)
+    rng = np.random.default_rng(1)
+    for _ in range(150):
+        payload = bytearray(data[fmt.HEADER_SIZE :])
+        pos = int(rng.integers(0, len(payload)))
+        payload[pos] = int(rng.integers(0, 256))
+        head = bytearray(data[: fmt.HEADER_SIZE])
+        struct.pack_into("<Q", head, fmt.HEADER_SIZE - 12, len(payload))
+        crc = zlib.crc32(bytes(payload), zlib.crc32(bytes(head[:-4]))) & 0xFFFFFFFF
+        struct.pack_into("<I", head, fmt.HEADER_SIZE - 4, crc)
+        try:
+            out = codec.decode(model, bytes(head) + bytes(payload), "f.cae")
+            assert out.shape == (40, 50, 3)
+        except CaeError as exc:
+            assert str(exc).startswith("f.cae")
+
+
+def test_quality_is_checked(tiny_hyperprior):
+    model = zoo.load(model_path=tiny_hyperprior)
+    with pytest.raises(CaeError, match="quality"):
+        codec.encode(model, _photo_like(16, 16), quality=101)
+
+
+# ------------------------------------------------------------------- shipped model
+@pytest.fixture(scope="module")
+def shipped():
+    if "hyperprior" not in zoo.shipped_models():
+        pytest.skip("no shipped hyperprior model")
+    return zoo.load("hyperprior")
+
+
+def test_shipped_model_is_the_default_and_codes_the_sample_well(shipped):
+    assert zoo.default_model_name() == "hyperprior"
+    img = sample_image()
+    sizes = []
+    for q in (0, 50, 100):
+        data = codec.encode(shipped, img, quality=q)
+        out = codec.decode(shipped, data)
+        sizes.append(len(data))
+        assert psnr(img, out) > (27 if q == 0 else 30)  # against the original pixels
+    assert sizes[0] < sizes[1] < sizes[2]
+
+
+def test_shipped_model_smooth_images_have_no_block_grid(shipped):
+    """A gradient, a dark sky with stars, a flat wall with faint noise, at the lowest quality."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:192, 0:256]
+    gradient = np.stack([xx, yy, (xx + yy) / 2], -1) * (200 / 256) + 20
+    sky = np.full((192, 256, 3), (8, 10, 25), float)
+    stars = rng.integers(0, 192 * 256, 12)
+    sky.reshape(-1, 3)[stars] = 230
+    wall = np.full((192, 256, 3), (180, 170, 150), float) + rng.normal(0, 2, (192, 256, 3))
+    for img in (gradient, sky, wall):
+        img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        out = codec.decode(shipped, codec.encode(shipped, img, quality=0)).astype(float)
+        jumps = np.abs(np.diff(out, axis=1)).mean(axis=(0, 2))  # mean jump between columns c and c+1
+        borders = jumps[15::16].mean()
+        inside = np.delete(jumps, np.s_[15::16]).mean()
+        assert borders < 1.5 * inside + 0.5, (borders, inside)
+        assert np.abs(out - img).mean() < 4
+
+
+def test_shipped_model_same_symbols_across_backends_on_the_sample(shipped):
+    keras_model = zoo.load("hyperprior", backend="tensorflow")
+    img = sample_image()[:200, :300]
+    for q in (10, 75):
+        for enc in (shipped, keras_model):
+            data = codec.encode(enc, img, quality=q)
+            a, b = codec.decode(shipped, data), codec.decode(keras_model, data)
+            assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_cli_quality_and_bpp(tiny_hyperprior, tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    Image.fromarray(_photo_like(96, 128)).save(tmp_path / "a.png")
+
+    def encode(*flags):
+        out = tmp_path / "a.cae"
+        r = subprocess.run([sys.executable, "-m", "cae_compress", "encode", str(tmp_path / "a.png"), "-o", str(out), "-f", "--model-path", str(tiny_hyperprior), *flags],
+                           capture_output=True, text=True, timeout=120)
+        return r, (out.stat().st_size if out.exists() else None)
+
+    (_, low), (_, high) = encode("-q", "0"), encode("-q", "100")
+    assert low < high
+    r, size = encode("--bpp", str(8 * (low + high) / 2 / (96 * 128)))
+    assert r.returncode == 0 and r.stderr == "" and low <= size <= (low + high) / 2
+    r, size = encode("--bpp", "0.0001")
+    assert r.returncode == 0 and "no quality fits" in r.stderr and size == low
+    r, _ = encode("-q", "20", "--bpp", "1")
+    assert r.returncode == 2 and r.stderr.strip() == "cae: error: --quality and --bpp both set the quality: give one"
+
+
+def test_cae_train_hyperprior_lowers_the_loss_and_the_run_encodes(tiny_npz, tmp_path):
+    """``cae train --model hyperprior``: the loss goes down, and the run's model goes through encode/decode."""
+    from cae_compress.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    result = train(TrainConfig(model="hyperprior", dataset=str(tiny_npz), code_length=12, filters=8, epochs=3, batch_size=32, learning_rate=3e-3), run_dir=run, quiet=True)
+    losses = result.history["loss"]
+    assert losses[-1] < losses[0]
+    assert result.test["bpp"] > 0 and "lambda" in result.test
+    model = zoo.load(model_path=run)  # LiteRT files and integer parameters exported by the run
+    img = _photo_like(40, 40)
+    out = codec.decode(model, codec.encode(model, img, quality=50))
+    assert out.shape == img.shape
+
+
+def test_a_huge_declared_size_is_refused_at_once(tiny_hyperprior, tmp_path):
+    """A header that declares 16384x16384 over a small payload: one line, exit 2, no output, under a second."""
+    import subprocess
+    import sys
+    import time
+
+    model = zoo.load(model_path=tiny_hyperprior)
+    header, record, streams = fmt.unpack_streams(codec.encode(model, _photo_like(32, 32), quality=10))
+    import dataclasses
+
+    big = fmt.pack_streams(dataclasses.replace(header, width=16384, height=16384), record, streams)
+    (tmp_path / "big.cae").write_bytes(big)
+    with pytest.raises(CaeError, match="decode budget"):
+        t0 = time.perf_counter()
+        codec.decode(model, big, "big.cae")
+    assert time.perf_counter() - t0 < 1.0
+    r = subprocess.run([sys.executable, "-m", "cae_compress", "decode", str(tmp_path / "big.cae"), "--model-path", str(tiny_hyperprior)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "decode budget" in r.stderr
+    assert not (tmp_path / "big.png").exists()
