@@ -36,6 +36,7 @@ def encode_files(
     backend: str = "auto",
     quality: int | None = None,
     bpp: float | None = None,
+    recursive: bool = False,
 ) -> int:
     """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed).
 
@@ -59,7 +60,7 @@ def encode_files(
         raise CaeError(f"--quality must be between 0 and 100, got {quality}")
     if bpp is not None and not bpp > 0:
         raise CaeError(f"--bpp must be positive, got {bpp}")
-    jobs = files.plan(inputs, output, ".cae")
+    jobs = files.plan(inputs, output, ".cae", recursive)
     runtime = zoo.load(model, model_path, backend)
     if (quality is not None or bpp is not None) and not codec.has_streams(runtime):
         flag = "--quality" if quality is not None else "--bpp"
@@ -85,17 +86,24 @@ def encode_files(
 
     def work(job: files.Job) -> None:
         label = "<stdin>" if job.source == files.STDIO else job.source
-        if job.target != files.STDIO and Path(job.target).exists() and not force:
-            raise CaeError(f"{job.target}: already exists (use --force to overwrite)")
         data = files.read_input(job.source)
         if not data:
             raise CaeError(f"{label}: empty input")
         pixels = read_image(data, label)
+        _check_target(job, force)
         if pixels.shape[-1] in (2, 4):
             print(f"cae: warning: {label}: alpha channel dropped (the .cae stores color only)", file=sys.stderr)
         files.write_output(job.target, fit(pixels, label), force)
 
-    return files.run_jobs(jobs, work, progress, desc="encode")
+    return files.run_jobs(jobs, work, progress, desc="encode", summary=recursive)
+
+
+def _check_target(job: files.Job, force: bool) -> None:
+    """Never write over the input itself, and not over another file without ``force``."""
+    if files.same_file(job.source, job.target):
+        raise CaeError(f"{job.source}: the output would overwrite the input itself; choose another name with -o")
+    if job.target != files.STDIO and Path(job.target).exists() and not force:
+        raise CaeError(f"{job.target}: already exists (use --force to overwrite)")
 
 
 def decode_files(
@@ -107,6 +115,7 @@ def decode_files(
     progress: bool | None = None,
     backend: str = "auto",
     max_pixels: int | None = None,
+    recursive: bool = False,
 ) -> int:
     """Decode ``.cae`` files (or ``-``) to images; the output format follows the output's suffix (PNG by default).
 
@@ -116,16 +125,15 @@ def decode_files(
     from cae_compress import format as fmt
     from cae_compress.images import format_for_path, image_bytes
 
-    jobs = files.plan(inputs, output, ".png")
+    jobs = files.plan(inputs, output, ".png", recursive)
     fixed = zoo.load(model, model_path, backend) if (model or model_path) else None
     by_name: dict = {}
 
     def work(job: files.Job) -> None:
         label = "<stdin>" if job.source == files.STDIO else job.source
-        if job.target != files.STDIO and Path(job.target).exists() and not force:
-            raise CaeError(f"{job.target}: already exists (use --force to overwrite)")
         data = files.read_input(job.source)
         header = fmt.parse_header(data, label)
+        _check_target(job, force)
         budget = max_pixels or codec.DEFAULT_MAX_PIXELS
         if header.width * header.height > budget:
             raise CaeError(f"{label}: declares {header.width}x{header.height} pixels, over the decode budget of {budget} (raise it with --max-pixels)")
@@ -145,7 +153,7 @@ def decode_files(
             raise CaeError(f"{job.target}: cannot write {fmt_name} ({exc})") from None
         files.write_output(job.target, out, force)
 
-    return files.run_jobs(jobs, work, progress, desc="decode")
+    return files.run_jobs(jobs, work, progress, desc="decode", summary=recursive)
 
 
 def inspect_model(

@@ -19,17 +19,31 @@ from PIL import Image
 
 from cae_compress.images import image_bytes, to_channels
 
-CLASSIC = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF"}
-# WebP at its slowest, best method (6) and AVIF (libaom through Pillow) at speed 6: what users who want small files pick
-SETTINGS = {"JPEG": {}, "WEBP": {"method": 6}, "AVIF": {"speed": 6}}
+CLASSIC = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF", "jxl": "JXL"}
+# WebP at its slowest, best method (6), AVIF (libaom through Pillow) at speed 6, JPEG XL (libjxl through
+# pillow-jxl-plugin) at effort 7, its default: what users who want small files pick
+SETTINGS = {"JPEG": {}, "WEBP": {"method": 6}, "AVIF": {"speed": 6}, "JXL": {"effort": 7}}
 
 
 def classic_encode(pixels: np.ndarray, codec: str, quality: int) -> bytes:
     fmt = CLASSIC[codec]
+    if fmt == "JXL":
+        _jxl_plugin()
     return image_bytes(pixels, fmt, quality=quality, **SETTINGS[fmt])
 
 
+def _jxl_plugin() -> None:
+    try:
+        import pillow_jxl  # noqa: F401  (registers JPEG XL with Pillow)
+    except ImportError:  # pragma: no cover - a dependency
+        from cae_compress.errors import CaeError
+
+        raise CaeError("the jxl baseline needs pillow-jxl-plugin (pip install pillow-jxl-plugin)") from None
+
+
 def classic_decode(data: bytes, channels: int) -> np.ndarray:
+    if data[:2] == b"\xff\x0a" or data[4:12] == b"JXL \r\n\x87\n":
+        _jxl_plugin()
     with Image.open(io.BytesIO(data)) as img:
         arr = np.asarray(img.convert("L" if channels == 1 else "RGB"))
     return to_channels(arr[..., None] if arr.ndim == 2 else arr, channels)

@@ -35,7 +35,7 @@ from cae_compress.errors import CaeError
 from cae_compress.images import to_channels
 from cae_compress.metrics import bd_rate, per_image_mse, psnr_from_mse, ssim
 
-BASELINES = ("jpeg", "webp", "avif", "pca")
+BASELINES = ("jpeg", "webp", "avif", "jxl", "pca")
 CURVE_QUALITIES = (3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 75, 90)
 BD_RANGE = (0.2, 1.0)  # bpp over which the BD-rate against JPEG is computed
 

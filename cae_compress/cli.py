@@ -135,6 +135,7 @@ def encode(
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="0-100, higher is better (default 50, about 0.5 bpp on photos); the hyperprior model."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the highest quality whose file fits in this many bits per pixel."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every image under it; -o FOLDER mirrors its tree; a summary line at the end."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
 ):
     """Encode images to .cae files: codes of the autoencoder, tile by tile.
@@ -145,7 +146,7 @@ def encode(
     """
     from cae_compress.api import encode_files
 
-    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, backend=backend, quality=quality, bpp=bpp))
+    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, backend=backend, quality=quality, bpp=bpp, recursive=recursive))
 
 
 @app.command()
@@ -158,11 +159,12 @@ def decode(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
     max_pixels: int = typer.Option(178_956_970, "--max-pixels", help="Refuse files that declare more pixels than this, before any work (Pillow's limit)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every .cae file under it; -o FOLDER mirrors its tree; a summary line at the end."),
 ):
     """Decode .cae files back to images."""
     from cae_compress.api import decode_files
 
-    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels))
+    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels, recursive=recursive))
 
 
 @app.command()
@@ -174,7 +176,7 @@ def bench(
     model_path: Optional[List[str]] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP + " Repeatable."),
     dtype: str = typer.Option("uint8", "--dtype", help="Code dtype of the .cae files: float32, float16 or uint8."),
     limit: int = typer.Option(1000, "--limit", "-n", help="Images taken from the data set's test split (or folder)."),
-    baselines: str = typer.Option("jpeg,webp,avif,pca", "--baselines", help="Comma-separated: jpeg, webp, avif (same bytes as each .cae, and their own curves), pca (same code length; cifar10/mnist)."),
+    baselines: str = typer.Option("jpeg,webp,avif,jxl,pca", "--baselines", help="Comma-separated: jpeg, webp, avif, jxl (same bytes as each .cae, and their own curves), pca (same code length; cifar10/mnist)."),
     as_json: bool = typer.Option(False, "--json", help="JSON (CompressAI-style keys) instead of a table."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table."),
     plot: Optional[str] = typer.Option(None, "--plot", help="Also write PSNR against bpp for every codec to this PNG."),

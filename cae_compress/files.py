@@ -96,13 +96,70 @@ def _umask() -> int:
     return mask
 
 
-def plan(inputs: list[str], output: str | None, suffix: str) -> list[Job]:
-    """Pair every input with its output path (see the module's rules)."""
+def _expand(src: str, recursive: bool, wanted, what: str) -> list[tuple[str, Path | None]]:
+    """``src`` as (file, path relative to its folder or None): itself, or with -r every wanted file under it."""
+    if src == STDIO or not Path(src).is_dir():
+        return [(src, None)]
+    if not recursive:
+        raise CaeError(f"{src}: is a directory (use -r to {what} every file under it)")
+    found = []
+    for p in sorted(Path(src).rglob("*")):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        if wanted(p):
+            found.append((str(p), p.relative_to(src)))
+        else:
+            print(f"cae: warning: {p}: skipped (not {'an image' if what == 'encode' else 'a .cae file'})", file=sys.stderr)
+    return found
+
+
+def writable_suffixes() -> list[str]:
+    """Image suffixes Pillow can write, e.g. ``.png``, ``.webp``, ``.jpg``."""
+    from PIL import Image
+
+    Image.init()
+    return sorted(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE)
+
+
+def check_image_suffix(target: str) -> None:
+    """Refuse an output name whose suffix no image writer knows (``a.xyz``), naming those that work."""
+    if target == STDIO:
+        return
+    suffix = Path(target).suffix.lower()
+    if suffix not in writable_suffixes():
+        common = ", ".join(s for s in (".png", ".webp", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".avif") if s in writable_suffixes())
+        raise CaeError(f"{target}: cannot write images with suffix '{suffix or '(none)'}' (use {common}, ...)")
+
+
+def same_file(source: str, target: str) -> bool:
+    """Whether ``target`` names the file ``source`` (so writing it would destroy the input)."""
+    if STDIO in (source, target):
+        return False
+    try:
+        return Path(source).resolve() == Path(target).resolve()
+    except OSError:
+        return False
+
+
+def plan(inputs: list[str], output: str | None, suffix: str, recursive: bool = False) -> list[Job]:
+    """Pair every input with its output path (see the module's rules).
+
+    ``suffix`` is ``.cae`` for encoding and an image suffix for decoding;
+    with ``recursive``, a folder stands for every image (encoding) or
+    ``.cae`` file (decoding) under it, and ``-o`` mirrors its tree.
+    """
+    from cae_compress.images import IMAGE_SUFFIXES
+
     if not inputs:
         raise CaeError("no input files given")
     if inputs.count(STDIO) > 1:
         raise CaeError("'-' (stdin) can be given only once")
-    many = len(inputs) > 1
+    encoding = suffix == ".cae"
+    wanted = (lambda p: p.suffix.lower() in IMAGE_SUFFIXES) if encoding else (lambda p: p.suffix.lower() == ".cae")
+    sources = [item for src in inputs for item in _expand(src, recursive, wanted, "encode" if encoding else "decode")]
+    if not sources:
+        raise CaeError(f"no {'images' if encoding else '.cae files'} found under {', '.join(inputs)}")
+    many = len(sources) > 1 or any(rel is not None for _, rel in sources)
     if output == STDIO and many:
         raise CaeError("-o - (stdout) takes a single input")
     out_dir = None
@@ -112,38 +169,55 @@ def plan(inputs: list[str], output: str | None, suffix: str) -> list[Job]:
             raise CaeError(f"{output}: with several inputs, -o must be a folder")
         out_dir.mkdir(parents=True, exist_ok=True)
     jobs = []
-    for src in inputs:
+    for src, rel in sources:
+        if src == STDIO:
+            name = Path("stdin")
+        else:
+            name = rel if rel is not None else Path(Path(src).name or Path(src).resolve().name)
         if out_dir is not None:
-            stem = "stdin" if src == STDIO else Path(src).stem
-            target = str(out_dir / (stem + suffix))
+            target = str(out_dir / name.with_name(name.stem + suffix))
+            Path(target).parent.mkdir(parents=True, exist_ok=True)  # -r: the input's tree, mirrored
         elif output is not None:
             target = output
         elif src == STDIO:
             target = STDIO
         else:
-            target = str(Path(src).with_suffix(suffix))
+            target = str(Path(src).with_name(Path(src).stem + suffix))
         jobs.append(Job(src, target))
     targets = [j.target for j in jobs if j.target != STDIO]
     if len(set(targets)) != len(targets):
         raise CaeError("two inputs would write the same output file; use -o with separate names")
+    if not encoding and output not in (None, STDIO) and out_dir is None:
+        check_image_suffix(output)
     if any(j.target == STDIO for j in jobs) and sys.stdout.isatty():
         raise CaeError("refusing to write binary data to a terminal; use -o FILE or a pipe")
     return jobs
 
 
-def run_jobs(jobs: list[Job], work: Callable[[Job], None], show_progress: bool | None = None, desc: str = "") -> int:
-    """Run ``work`` on each job; report each failure as one stderr line; return the exit status."""
+def run_jobs(jobs: list[Job], work: Callable[[Job], None], show_progress: bool | None = None, desc: str = "", summary: bool = False) -> int:
+    """Run ``work`` on each job; report each failure as one stderr line; return the exit status.
+
+    With ``summary``, a last stderr line gives the files done, bytes in and out and their ratio.
+    """
     from tqdm import tqdm
 
     if show_progress is None:
         show_progress = sys.stderr.isatty() and len(jobs) > 1
-    status = 0
+    status, done, bytes_in, bytes_out = 0, 0, 0, 0
     for job in tqdm(jobs, desc=desc, unit="file", disable=not show_progress, file=sys.stderr, leave=False):
         try:
             work(job)
+            done += 1
+            if summary and STDIO not in (job.source, job.target):
+                bytes_in += Path(job.source).stat().st_size
+                bytes_out += Path(job.target).stat().st_size
         except CaeError as exc:
             label = "<stdin>" if job.source == STDIO else job.source
             message = exc.message if exc.message.startswith((label, job.target)) else f"{label}: {exc.message}"
             tqdm.write(f"cae: error: {message}", file=sys.stderr)
             status = max(status, exc.exit_code or BAD_INPUT)
+    if summary:  # the ratio is image bytes over .cae bytes, both ways
+        small, large = (bytes_out, bytes_in) if desc == "encode" else (bytes_in, bytes_out)
+        ratio = f"{large / small:.2f}" if small else "-"
+        print(f"cae: {desc}: {done} of {len(jobs)} files, {bytes_in} bytes in, {bytes_out} bytes out, ratio {ratio}", file=sys.stderr)
     return status

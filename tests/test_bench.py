@@ -78,11 +78,11 @@ def test_bench_cli_outputs(rgb_model_path, tiny_npz, tmp_path):
     args = ["bench", "--dataset", str(tiny_npz), "--model-path", str(rgb_model_path), "-n", "5"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines()[0].split()[:3] == ["codec", "name", "code"] and len(r.stdout.splitlines()) == 7  # header, rule, model, jpeg, webp, avif, pca
+    assert r.stdout.splitlines()[0].split()[:3] == ["codec", "name", "code"] and len(r.stdout.splitlines()) == 8  # header, rule, model, jpeg, webp, avif, jxl, pca
     r = runner.invoke(app, args + ["--json", "--plot", str(tmp_path / "rd.png")])
     data = json.loads(r.stdout)
     names = [c["name"] for c in data["codecs"]]
-    assert names == ["cae", "jpeg", "webp", "avif", "pca"]
+    assert names == ["cae", "jpeg", "webp", "avif", "jxl", "pca"]
     for c in data["codecs"]:
         assert set(c["results"]) >= {"psnr-rgb", "bpp", "encoding_time", "decoding_time"}
     assert (tmp_path / "rd.png").stat().st_size > 1000 and "plot:" in r.stderr
