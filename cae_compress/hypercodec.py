@@ -284,6 +284,16 @@ def lite_files(keras_path: str | Path) -> dict[str, Path]:
             (("analysis", "encoder"), ("hyper_analysis", "hyper_encoder"), ("hyper_mean", "hyper_mean"), ("synthesis", "decoder"))}
 
 
+def load_runtime(keras_path: str | Path, name: str, backend: str) -> HyperpriorModel:
+    """The registry's runtime loader: LiteRT (``litert``, TensorFlow-free) or Keras (``tensorflow``)."""
+    if backend == "litert":
+        meta = json.loads(Path(keras_path).with_suffix("").with_name(Path(keras_path).stem + ".lite.json").read_text())
+        return load_lite(keras_path, name, bytes.fromhex(meta["fingerprint"]))
+    from cae_compress.models import load_model
+
+    return load_keras(load_model(keras_path), keras_path, name)
+
+
 def load_lite(keras_path: str | Path, name: str, fingerprint: bytes, threads: int | None = None) -> HyperpriorModel:
     import os
 

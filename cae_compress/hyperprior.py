@@ -200,6 +200,13 @@ class HyperpriorCAE(CAE):
         x = np.zeros((1, 64, 64, 3), "float32")
         return keras.Model._maybe_symbolic_build(self, iterator=None, data_batch=(x, x))
 
+    def lite_graphs(self, keras_path):
+        """The networks exported to LiteRT besides the encoder and decoder, and their files."""
+        from cae_compress.hypercodec import lite_files
+
+        paths = lite_files(keras_path)
+        return [(self.hyper_encoder, paths["hyper_analysis"]), (self.hyper_mean, paths["hyper_mean"])]
+
     # ----------------------------------------------------------------- saving
     def get_config(self):
         ser = keras.saving.serialize_keras_object
@@ -222,6 +229,16 @@ def build_hyperprior_model(n: int = N, m: int = M, s: int = S) -> HyperpriorCAE:
                           _hyper_branch(n, s, m, "scale"), name="hyperprior")
     model(np.zeros((1, 64, 64, 3), "float32"))
     return model
+
+
+def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> HyperpriorCAE:
+    """The registry's builder (``cae train`` flags): ``--filters`` is the transform width, ``--code-length`` the code channels."""
+    from cae_compress.errors import CaeError
+
+    if input_shape[2] != 3:
+        raise CaeError("the hyperprior model codes colour images only (no --grayscale)")
+    n = filters or N
+    return build_hyperprior_model(n, code_length if code_length != 128 else M, min(S, n))
 
 
 def load_torch_export(model: HyperpriorCAE, folder: str | Path) -> None:

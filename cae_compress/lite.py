@@ -130,15 +130,12 @@ def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
     from cae_compress.models import fingerprint
 
     enc_path, dec_path, meta_path = lite_paths(keras_path)
-    graphs = [(cae.encoder, enc_path), (_without_transposed_convolutions(cae.decoder), dec_path)]
-    if cae.arch == "hyperprior":
-        from cae_compress import hypercodec
-
-        paths = hypercodec.lite_files(keras_path)
-        graphs += [(cae.hyper_encoder, paths["hyper_analysis"]), (_without_transposed_convolutions(cae.hyper_mean), paths["hyper_mean"])]
+    graphs = [(cae.encoder, enc_path), (cae.decoder, dec_path)]
+    if hasattr(cae, "lite_graphs"):  # a model with more networks than an encoder and a decoder (the hyperprior)
+        graphs += cae.lite_graphs(keras_path)
     for sub, path in graphs:
-        converter = tf.lite.TFLiteConverter.from_keras_model(sub)
-        if cae.arch == "hyperprior" and _float16_exact(sub):
+        converter = tf.lite.TFLiteConverter.from_keras_model(_without_transposed_convolutions(sub))
+        if _float16_exact(sub):
             # weights stored as float16 (half the file) and widened to float32 at load: the same numbers as the
             # Keras model, whose weights are float16 values already (see hyperprior.round_weights_to_float16)
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -155,14 +152,17 @@ def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
         "value_range": list(cae.value_range),
         "fingerprint": fingerprint(cae).hex(),
     }
-    if cae.arch == "hyperprior":  # gains, integer scale network and tables: made once here, used by every backend
+    from cae_compress import registry
+
+    coding = registry.get(cae.arch).coding
+    if coding == "streams":  # the hyperprior's gains, integer scale network and tables: made once here, used by every backend
         from cae_compress import hypercodec
 
         params_file = hypercodec.params_path(keras_path)
         if _existing_tables(meta_path, meta["fingerprint"]) is None or not params_file.is_file():
             hypercodec.save_params(hypercodec.make_params(cae), params_file)
         meta["entropy"] = "hyper.npz"
-    elif hasattr(cae, "prior"):  # a rate model: its integer tables, made once here, used by every backend
+    elif coding == "factorized":  # a rate model: its integer tables, made once here, used by every backend
         from cae_compress.entropy import integer_tables
 
         meta["entropy"] = _existing_tables(meta_path, meta["fingerprint"]) or integer_tables(cae.prior)

@@ -24,7 +24,6 @@ from keras import layers, ops
 
 from cae_compress.errors import CaeError
 
-ARCHITECTURES = ("dense", "single-layer", "deep", "factorized", "hyperprior")  # see cae_compress.rate and .hyperprior
 DEFAULT_ARCHITECTURE = "dense"
 DEFAULT_FILTERS = {"dense": 16, "single-layer": 32, "deep": 32}
 
@@ -179,12 +178,6 @@ def _deep(input_shape, code_length, filters, l2_penalty, l1_code):
 _BUILDERS = {"dense": _dense, "single-layer": _single_layer, "deep": _deep}
 
 
-def check_architecture(arch: str) -> str:
-    if arch not in ARCHITECTURES:
-        raise CaeError(f"unknown model '{arch}' (choose from: {', '.join(ARCHITECTURES)})")
-    return arch
-
-
 def build_model(
     arch: str = DEFAULT_ARCHITECTURE,
     input_shape=(32, 32, 3),
@@ -193,19 +186,13 @@ def build_model(
     l2_penalty: float = 0.0,
     l1_code: float = 0.0,
 ) -> CAE:
-    """Build an untrained CAE of architecture ``arch`` for tiles of ``input_shape``."""
-    check_architecture(arch)
-    if arch == "factorized":
-        from cae_compress import rate
+    """Build an untrained CAE of architecture ``arch`` (any registered one, see ``cae_compress.registry``)."""
+    from cae_compress import registry
 
-        return rate.build_rate_model(input_shape[2], filters or rate.DEFAULT_FILTERS, code_length)
-    if arch == "hyperprior":
-        from cae_compress import hyperprior
+    return registry.get(arch).build(tuple(input_shape), code_length, filters, l2_penalty, l1_code)
 
-        if input_shape[2] != 3:
-            raise CaeError("the hyperprior model codes colour images only (no --grayscale)")
-        n = filters or hyperprior.N
-        return hyperprior.build_hyperprior_model(n, code_length if code_length != 128 else hyperprior.M, min(hyperprior.S, n))
+
+def _build_dense_family(arch, input_shape, code_length, filters, l2_penalty, l1_code) -> CAE:
     if code_length <= 0:
         raise CaeError(f"--code-length must be positive, got {code_length}")
     if filters is None:
@@ -221,6 +208,18 @@ def build_model(
     model = CAE(encoder, decoder, arch=arch, value_range=value_range, loss_scale=loss_scale, name=arch.replace("-", "_"))
     model(np.zeros((1, *input_shape), "float32"))  # build
     return model
+
+
+def build_dense(*args):
+    return _build_dense_family("dense", *args)
+
+
+def build_single_layer(*args):
+    return _build_dense_family("single-layer", *args)
+
+
+def build_deep(*args):
+    return _build_dense_family("deep", *args)
 
 
 # ------------------------------------------------------------------------ losses
@@ -282,8 +281,12 @@ def load_model(path: str | Path) -> CAE:
         path = path / "model.keras"
     if not path.is_file():
         raise CaeError(f"{path}: no such model file")
-    import cae_compress.hyperprior  # noqa: F401  (registers the hyperprior model's class)
-    import cae_compress.rate  # noqa: F401  (registers the rate models' classes)
+    import importlib
+
+    from cae_compress import registry
+
+    for module in registry.modules():  # registers every architecture's Keras classes
+        importlib.import_module(module)
 
     try:
         model = keras.saving.load_model(path, compile=False)

@@ -32,7 +32,6 @@ from keras import layers, ops
 from cae_compress.entropy import GDN, FactorizedPrior
 from cae_compress.models import CAE
 
-RATE_ARCHITECTURES = ("factorized",)
 STRIDE = 8  # pixels per code position along each side
 DEFAULT_FILTERS = 64
 DEFAULT_CHANNELS = 96
@@ -136,6 +135,11 @@ class RateCAE(CAE):
         config = dict(config)
         config["prior"] = keras.saving.deserialize_keras_object(config["prior"])
         return super().from_config(config)
+
+
+def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> RateCAE:
+    """The registry's builder (``cae train`` flags): ``code_length`` channels per 8x8 block."""
+    return build_rate_model(input_shape[2], filters or DEFAULT_FILTERS, code_length)
 
 
 def build_rate_model(

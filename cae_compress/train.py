@@ -69,15 +69,15 @@ class TrainConfig:
 
     @property
     def rate(self) -> bool:
-        """Whether this trains a rate model (``factorized``, ``hyperprior``): distortion + lambda * rate."""
-        from cae_compress.rate import RATE_ARCHITECTURES
+        """Whether this trains an entropy-coded model (``factorized``, ``hyperprior``): distortion + lambda * rate."""
+        from cae_compress import registry
 
-        return self.model in RATE_ARCHITECTURES or self.model == "hyperprior"
+        return registry.entropy_coded(self.model)
 
     def validate(self) -> None:
-        from cae_compress.models import check_architecture
+        from cae_compress import registry
 
-        check_architecture(self.model)
+        registry.get(self.model)
         self.scales = tuple(int(f) for f in self.scales)  # a list once read back from run.json
         if not self.scales or min(self.scales) < 1:
             raise CaeError(f"--scales takes positive integers, got {','.join(map(str, self.scales)) or 'nothing'}")
@@ -222,9 +222,12 @@ def evaluate(model, tiles: np.ndarray, batch_size: int = 256) -> dict:
     """
     from cae_compress.pixels import from_model_range, to_model_range
 
-    if getattr(model, "arch", None) == "hyperprior":
+    from cae_compress import registry
+
+    coding = registry.get(model.arch).coding
+    if coding == "streams":
         return _evaluate_hyperprior(model, tiles, batch_size)
-    if hasattr(model, "prior"):
+    if coding == "factorized":
         return _evaluate_rate(model, tiles, batch_size)
     x = to_model_range(tiles, model.value_range)
     recon = np.concatenate([model(x[i : i + batch_size], training=False).numpy() for i in range(0, len(x), batch_size)])

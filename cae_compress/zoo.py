@@ -79,6 +79,7 @@ BACKENDS = ("auto", "litert", "tensorflow")
 
 def _load_path(path: Path, name: str, backend: str):
     """A runtime model for a ``.keras`` file: LiteRT where its files exist (``auto``), else TensorFlow."""
+    from cae_compress import registry
     from cae_compress.lite import LiteModel, has_lite
 
     if backend not in BACKENDS:
@@ -86,22 +87,19 @@ def _load_path(path: Path, name: str, backend: str):
     if backend == "litert" or (backend == "auto" and has_lite(path)):
         if not has_lite(path):
             raise CaeError(f"{path}: no LiteRT files beside it; run 'cae export --model-path {path}' or use --backend tensorflow")
-        meta = _lite_meta(path)
-        if meta.get("arch") == "hyperprior":
-            from cae_compress import hypercodec
-
-            return hypercodec.load_lite(path, name, bytes.fromhex(meta["fingerprint"]))
+        arch = registry.get(_lite_meta(path).get("arch", ""))
+        if arch.coding == "streams":
+            return arch.load_runtime(path, name, "litert")
         return LiteModel(path, name)
     from cae_compress.lite import read_tables
     from cae_compress.models import load_model
     from cae_compress.runtime import KerasModel
 
     cae = load_model(path)
-    if cae.arch == "hyperprior":
-        from cae_compress import hypercodec
-
-        return hypercodec.load_keras(cae, path, name)
-    return KerasModel(cae, name, tables=read_tables(path) if hasattr(cae, "prior") else None)
+    arch = registry.get(cae.arch)
+    if arch.coding == "streams":
+        return arch.load_runtime(path, name, "tensorflow")
+    return KerasModel(cae, name, tables=read_tables(path) if arch.coding == "factorized" else None)
 
 
 def _lite_meta(path: Path) -> dict:
