@@ -37,7 +37,7 @@ from cae_compress.errors import CaeError
 
 STRIDE = 16
 PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
-WINDOW = 32  # code positions per window side (512 pixels)
+WINDOW = 48  # code positions per window side (768 pixels: a Kodak photo is one window, one network call)
 MARGIN = 4  # code positions of context around each window (64 pixels)
 DEFAULT_QUALITY = 50
 RECORD = struct.Struct("<BI")  # quality, CRC-32 of the symbols

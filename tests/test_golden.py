@@ -30,8 +30,9 @@ def _model(entry, backend):
 
 def test_every_release_and_format_version_is_covered():
     versions = {e["version"] for e in INDEX.values()}
-    assert {1, 2} <= versions
+    assert {1, 2, 3} <= versions
     assert {e["model"] for e in INDEX.values() if e["release"] == "0.1.0"} >= {f"rate-q{q}" for q in range(1, 6)} | {"tiny-dense"}
+    assert {e["model"] for e in INDEX.values() if e["release"] == "0.2.0"} >= {"hyperprior"}
 
 
 @pytest.mark.parametrize("name", sorted(INDEX))

@@ -5,7 +5,7 @@ Each file is a small crop of the bundled sample image, encoded by one model;
 sha256 of the decoded pixels.  ``tests/test_golden.py`` decodes every file on
 every run and compares: a change that breaks an old file fails CI.
 
-    python tools/make_golden.py            # adds files for the models of this release; never rewrites one
+    python tools/make_golden.py [RELEASE [MODEL ...]]   # adds files for the models of this release; never rewrites one
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _sample(h, w, y0=40, x0=60):
         return np.asarray(im.convert("RGB"))[y0 : y0 + h, x0 : x0 + w].copy()
 
 
-def main(release: str) -> None:
+def main(release: str, only: list[str]) -> None:
     from cae_compress import codec, zoo
 
     GOLDEN.mkdir(parents=True, exist_ok=True)
@@ -37,6 +37,8 @@ def main(release: str) -> None:
     tiny = GOLDEN / "tiny-dense.keras"
     if tiny.exists():
         jobs.append(("tiny-dense", tiny))
+    if only:
+        jobs = [(name, path) for name, path in jobs if name in only]
     for name, path in jobs:
         fname = f"{release}-{name}.cae"
         if fname in index:
@@ -57,4 +59,4 @@ def main(release: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else __import__("cae_compress").__version__)
+    main(sys.argv[1] if len(sys.argv) > 1 else __import__("cae_compress").__version__, sys.argv[2:])
