@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 
-from cae_compress import codec, format as fmt, zoo
+from cae_compress import codec, zoo
 from cae_compress.images import list_images, read_image
 
 

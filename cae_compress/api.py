@@ -199,7 +199,7 @@ def select_models(dataset: str, models: str | None, code_lengths: str | None, mo
 def export_model(model: str | None = None, model_path: str | None = None) -> list[Path]:
     """Write the LiteRT files of a trained model beside its ``.keras`` file (models trained before they existed)."""
     from cae_compress import zoo
-    from cae_compress.lite import export_lite
+    from cae_compress.lite_export import export_lite
 
     path, _ = zoo.model_file(model, model_path)
     return list(export_lite(zoo.load(model_path=path, backend="tensorflow").cae, path))

@@ -7,7 +7,7 @@ the network in batches of at most 128 (the last padded to a multiple of 8,
 never 1), so memory stays bounded and the codes do not depend on how many
 tiles an image has.
 
-Rate models (``cae_compress.rate``) are fully convolutional and code the
+Rate models (``cae_compress.models.factorized``) are fully convolutional and code the
 whole image as one grid of code vectors, one per 8x8 block (the header's
 "tile" is that block).  For bounded memory the networks run on windows of at
 most :data:`WINDOW` blocks a side, each with a margin of :data:`MARGIN`

@@ -2,7 +2,7 @@
 
 A rate model's export writes, per code channel, the range of integers it
 codes and their frequencies, summing to ``2**precision`` (see
-``cae_compress.entropy.integer_tables``).  This module range-codes an array
+``cae_compress.entropy_models.factorized.integer_tables``).  This module range-codes an array
 of integer codes with those tables, channel after channel, using
 `constriction <https://bamler-lab.github.io/constriction/>`_'s range coder:
 a maintained Rust implementation, so nothing here is a hand-written coder.

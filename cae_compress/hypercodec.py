@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cae_compress import gaussian
+from cae_compress.entropy_models import gaussian
 from cae_compress.coder import Tables, decode_symbols, encode_symbols
 from cae_compress.errors import CaeError
 
@@ -209,8 +209,8 @@ def params_path(keras_path: str | Path) -> Path:
 
 def make_params(cae) -> dict:
     """The numpy half of a trained hyperprior model: gains, integer scale network, integer tables (TensorFlow)."""
-    from cae_compress.entropy import integer_tables
-    from cae_compress.lite import _subpixel_kernel
+    from cae_compress.entropy_models.factorized import integer_tables
+    from cae_compress.lite_export import _subpixel_kernel
 
     layers = []
     for name in ("scale_0", "scale_1", "scale_2"):

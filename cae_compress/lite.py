@@ -11,13 +11,12 @@ tensorflow``).  A model saved as ``NAME.keras`` gets, beside it:
   tile and code shapes, value range, and the Keras model's fingerprint, so a
   file made on either path names the same model.
 
-This module imports neither TensorFlow nor Keras except in :func:`export_lite`.
+This module (the runtime) never imports TensorFlow or Keras; the export,
+which does, is ``cae_compress.lite_export``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 from pathlib import Path
@@ -42,141 +41,6 @@ def has_lite(keras_path: str | Path) -> bool:
     return all(p.is_file() for p in lite_paths(keras_path))
 
 
-def _subpixel_kernel(kernel: np.ndarray, stride: int) -> np.ndarray:
-    """The kernel of the convolution that, followed by depth-to-space, equals a 'same' transposed one.
-
-    A transposed convolution of stride ``s`` and odd size ``k`` with 'same'
-    padding writes output pixel ``s*m + a`` from inputs ``m + u`` with tap
-    ``t = a + p - s*u`` (``p = (k - s) // 2``).  For each phase ``(a, b)`` that
-    is a small ordinary convolution; all phases together are one convolution
-    with ``s*s*out`` channels, which depth-to-space interleaves.
-    """
-    k = kernel.shape[0]
-    c_out, c_in = kernel.shape[2], kernel.shape[3]
-    p = (k - stride) // 2
-    reach = (k + stride - 1) // stride  # taps each phase can use on each side, at most
-    size = 2 * reach + 1
-    sub = np.zeros((size, size, c_in, stride * stride * c_out), kernel.dtype)
-    for a in range(stride):
-        for b in range(stride):
-            phase = (a * stride + b) * c_out
-            for u in range(-reach, reach + 1):
-                ty = a + p - stride * u
-                for v in range(-reach, reach + 1):
-                    tx = b + p - stride * v
-                    if 0 <= ty < k and 0 <= tx < k:
-                        sub[u + reach, v + reach, :, phase : phase + c_out] = kernel[ty, tx].T
-    used = np.flatnonzero(np.abs(sub).sum(axis=(1, 2, 3)) + np.abs(sub).sum(axis=(0, 2, 3)))
-    trim = min(used.min(), size - 1 - used.max()) if used.size else 0
-    return sub[trim : size - trim, trim : size - trim]
-
-
-def _without_transposed_convolutions(model):
-    """The same function with each ``Conv2DTranspose`` written as ordinary convolutions.
-
-    LiteRT runs ``TRANSPOSE_CONV`` slowly (3x slower decoding of the dense
-    model here, 5x of the rate models).  A stride-1 transposed convolution is a
-    convolution with the kernel flipped spatially and its channel axes swapped,
-    over the input padded by ``k - 1`` ('valid') or as is ('same', odd ``k``);
-    a strided 'same' one is a convolution followed by depth-to-space
-    (:func:`_subpixel_kernel`).  Only chains of layers (every architecture
-    here) are rewritten.
-    """
-    import keras
-
-    from cae_compress._tf import tf
-
-    def convertible(layer):
-        if not isinstance(layer, keras.layers.Conv2DTranspose) or tuple(layer.dilation_rate) != (1, 1):
-            return False
-        if tuple(layer.strides) == (1, 1):
-            return layer.padding == "valid" or all(k % 2 for k in layer.kernel_size)
-        s = layer.strides[0]
-        return layer.padding == "same" and tuple(layer.strides) == (s, s) and layer.kernel_size[0] == layer.kernel_size[1] >= s
-
-    if not any(convertible(layer) for layer in model.layers):
-        return model
-    x = inputs = keras.Input(model.input_shape[1:])
-    pending = []
-    for layer in model.layers[1:]:
-        if not convertible(layer):
-            x = layer(x)
-            continue
-        kernel, *bias = layer.get_weights()  # kernel: (kh, kw, out, in)
-        s = layer.strides[0]
-        if s == 1:
-            kh, kw = layer.kernel_size
-            if layer.padding == "valid":
-                x = keras.layers.ZeroPadding2D(((kh - 1, kh - 1), (kw - 1, kw - 1)))(x)
-            conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, padding=layer.padding, activation=layer.activation, use_bias=layer.use_bias)
-            x = conv(x)
-            pending.append((conv, [np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)), *bias]))
-            continue
-        sub = _subpixel_kernel(kernel, s)
-        conv = keras.layers.Conv2D(sub.shape[-1], sub.shape[:2], padding="same", use_bias=layer.use_bias)
-        x = conv(x)
-        pending.append((conv, [sub, *[np.tile(b, s * s) for b in bias]]))
-        x = keras.layers.Lambda(lambda t, s=s: tf.nn.depth_to_space(t, s))(x)
-        if layer.activation is not None and layer.activation is not keras.activations.linear:
-            x = keras.layers.Activation(layer.activation)(x)
-    for conv, weights in pending:
-        conv.set_weights(weights)
-    return keras.Model(inputs, x)
-
-
-def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
-    """Convert ``cae``'s encoder and decoder to LiteRT files beside ``keras_path``."""
-    from cae_compress._tf import tf
-    from cae_compress.models import fingerprint
-
-    enc_path, dec_path, meta_path = lite_paths(keras_path)
-    graphs = [(cae.encoder, enc_path), (cae.decoder, dec_path)]
-    if hasattr(cae, "lite_graphs"):  # a model with more networks than an encoder and a decoder (the hyperprior)
-        graphs += cae.lite_graphs(keras_path)
-    for sub, path in graphs:
-        converter = tf.lite.TFLiteConverter.from_keras_model(_without_transposed_convolutions(sub))
-        if _float16_exact(sub):
-            # weights stored as float16 (half the file) and widened to float32 at load: the same numbers as the
-            # Keras model, whose weights are float16 values already (see hyperprior.round_weights_to_float16)
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        with quiet_stderr(), contextlib.redirect_stdout(io.StringIO()):  # the converter prints its plan
-            data = converter.convert()
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    meta = {
-        "arch": cae.arch,
-        "tile_shape": list(cae.tile_shape),
-        "code_shape": list(cae.code_shape),
-        "value_range": list(cae.value_range),
-        "fingerprint": fingerprint(cae).hex(),
-    }
-    from cae_compress import registry
-
-    coding = registry.get(cae.arch).coding
-    if coding == "streams":  # the hyperprior's gains, integer scale network and tables: made once here, used by every backend
-        from cae_compress import hypercodec
-
-        params_file = hypercodec.params_path(keras_path)
-        if _existing_tables(meta_path, meta["fingerprint"]) is None or not params_file.is_file():
-            hypercodec.save_params(hypercodec.make_params(cae), params_file)
-        meta["entropy"] = "hyper.npz"
-    elif coding == "factorized":  # a rate model: its integer tables, made once here, used by every backend
-        from cae_compress.entropy import integer_tables
-
-        meta["entropy"] = _existing_tables(meta_path, meta["fingerprint"]) or integer_tables(cae.prior)
-    tmp = meta_path.with_name(meta_path.name + ".part")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(meta_path)
-    return enc_path, dec_path, meta_path
-
-
-def _float16_exact(model) -> bool:
-    """Whether every weight of ``model`` is a float16 value, so storing it as float16 loses nothing."""
-    return all(np.array_equal(w, w.astype(np.float16).astype(w.dtype)) for w in model.get_weights())
-
-
 def read_tables(keras_path: str | Path) -> Tables:
     """The integer entropy tables exported beside a rate model's ``.keras`` file."""
     meta_path = lite_paths(keras_path)[2]
@@ -184,15 +48,6 @@ def read_tables(keras_path: str | Path) -> Tables:
         return Tables(json.loads(meta_path.read_text())["entropy"])
     except (OSError, ValueError, KeyError) as exc:
         raise CaeError(f"{meta_path}: a rate model needs the entropy tables of its export ({exc}); run 'cae export --model-path {keras_path}'") from None
-
-
-def _existing_tables(meta_path: Path, fingerprint: str) -> dict | None:
-    """The tables already exported for these weights: re-exporting (on another machine) must not change them."""
-    try:
-        meta = json.loads(meta_path.read_text())
-        return meta["entropy"] if meta.get("fingerprint") == fingerprint else None
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 class _Runner:

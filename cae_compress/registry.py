@@ -83,9 +83,9 @@ def modules() -> list[str]:
     return sorted({r.split(":")[0] for r in refs})
 
 
-register(Architecture("dense", "cae_compress.models:build_dense", summary="conv -> dense code -> dense -> transposed conv"))
-register(Architecture("single-layer", "cae_compress.models:build_single_layer", summary="the single-layer CAE (its code is larger than its input)"))
-register(Architecture("deep", "cae_compress.models:build_deep", summary="four convolutions -> dense code, and back"))
-register(Architecture("factorized", "cae_compress.rate:build_from_flags", "factorized", summary="rate model: GDN transforms, factorized prior, version 2"))
-register(Architecture("hyperprior", "cae_compress.hyperprior:build_from_flags", "streams", "cae_compress.hypercodec:load_runtime",
+register(Architecture("dense", "cae_compress.models.dense:build_dense", summary="conv -> dense code -> dense -> transposed conv"))
+register(Architecture("single-layer", "cae_compress.models.dense:build_single_layer", summary="the single-layer CAE (its code is larger than its input)"))
+register(Architecture("deep", "cae_compress.models.dense:build_deep", summary="four convolutions -> dense code, and back"))
+register(Architecture("factorized", "cae_compress.models.factorized:build_from_flags", "factorized", summary="rate model: GDN transforms, factorized prior, version 2"))
+register(Architecture("hyperprior", "cae_compress.models.hyperprior:build_from_flags", "streams", "cae_compress.hypercodec:load_runtime",
                       summary="mean-scale hyperprior, every rate in one model, version 3"))

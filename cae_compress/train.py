@@ -417,7 +417,7 @@ def _callbacks(model, work_dir: Path, x_val, resume: bool, config: TrainConfig, 
 
 def _write_outputs(run_dir: Path, model, dataset) -> tuple[dict, dict]:
     """model.keras (the best checkpoint without optimizer state), its LiteRT files, and the results files."""
-    from cae_compress.lite import export_lite
+    from cae_compress.lite_export import export_lite
     from cae_compress.models import load_model, save_model
 
     checkpoint = run_dir / "best-checkpoint.keras"

@@ -81,7 +81,7 @@ def _cache_home(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def lite_model_path(tmp_path_factory) -> Path:
     """A dense model with its LiteRT files beside it (the light inference path)."""
-    from cae_compress.lite import export_lite
+    from cae_compress.lite_export import export_lite
     from cae_compress.models import load_model
 
     path = _saved_model(tmp_path_factory, "lite", arch="dense", input_shape=(16, 16, 3), code_length=24, filters=4)
@@ -94,9 +94,9 @@ def rate_model_path(tmp_path_factory) -> Path:
     """An untrained small rate model (factorized) with its LiteRT files and entropy tables."""
     import keras
 
-    from cae_compress.lite import export_lite
+    from cae_compress.lite_export import export_lite
     from cae_compress.models import save_model
-    from cae_compress.rate import build_rate_model
+    from cae_compress.models.factorized import build_rate_model
 
     keras.utils.set_random_seed(11)
     model = build_rate_model(3, filters=8, channels=6)

@@ -9,7 +9,8 @@ import zlib
 import numpy as np
 import pytest
 
-from cae_compress import codec, gaussian, hypercodec, zoo
+from cae_compress import codec, hypercodec, zoo
+from cae_compress.entropy_models import gaussian
 from cae_compress import format as fmt
 from cae_compress.errors import CaeError
 
@@ -41,8 +42,8 @@ def tiny_hyperprior(tmp_path_factory):
     """An untrained small hyperprior model with its LiteRT files and integer parameters."""
     import keras
 
-    from cae_compress.hyperprior import build_hyperprior_model, round_weights_to_float16
-    from cae_compress.lite import export_lite
+    from cae_compress.models.hyperprior import build_hyperprior_model, round_weights_to_float16
+    from cae_compress.lite_export import export_lite
     from cae_compress.models import save_model
 
     keras.utils.set_random_seed(5)

@@ -83,7 +83,7 @@ def test_training_exports_litert_files(tiny_npz, tmp_path):
 def test_transposed_convolutions_rewritten_exactly(padding):
     import keras
 
-    from cae_compress.lite import _without_transposed_convolutions
+    from cae_compress.lite_export import _without_transposed_convolutions
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((6, 7, 4))

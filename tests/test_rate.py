@@ -163,7 +163,7 @@ def test_bd_rate_of_a_scaled_curve():
 def test_reexport_keeps_the_tables_files_were_made_with(rate_model_path, tmp_path):
     import shutil
 
-    from cae_compress.lite import export_lite
+    from cae_compress.lite_export import export_lite
     from cae_compress.models import load_model
 
     path = tmp_path / "model.keras"

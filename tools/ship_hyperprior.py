@@ -51,8 +51,9 @@ def main() -> None:
     p.add_argument("--rebuild", action="store_true", help="rebuild the weights and graphs (else only rewrite the manifest)")
     args = p.parse_args()
     from cae_compress import hypercodec
-    from cae_compress.hyperprior import LAMBDAS, build_hyperprior_model, load_torch_export, round_weights_to_float16
-    from cae_compress.lite import export_lite, lite_paths
+    from cae_compress.models.hyperprior import LAMBDAS, build_hyperprior_model, load_torch_export, round_weights_to_float16
+    from cae_compress.lite import lite_paths
+    from cae_compress.lite_export import export_lite
     from cae_compress.models import load_model, save_model
 
     dest = Path(args.dest)

@@ -13,8 +13,6 @@ symbol in a fixed range, summing to ``2**PRECISION``.  They are computed once,
 when the model is exported, and stored beside it; decoding never evaluates the
 floats again, so a file decodes the same on every machine.
 
-GDN and its inverse (Ballé et al. 2016), the normalisation between the
-convolutions of the rate models, are here too.
 """
 
 from __future__ import annotations
@@ -122,30 +120,3 @@ def integer_tables(prior: FactorizedPrior, precision: int = PRECISION) -> dict:
         offsets.append(int(grid[lo]))
         freqs.append(counts.tolist())
     return {"precision": precision, "offsets": offsets, "frequencies": freqs}
-
-
-@keras.saving.register_keras_serializable(package="cae_compress")
-class GDN(keras.layers.Layer):
-    """Generalized divisive normalisation ``x / sqrt(beta + gamma . x^2)``; ``inverse`` multiplies instead.
-
-    ``beta`` and ``gamma`` are kept non-negative by squaring their parameters,
-    with a small floor so the division stays defined.
-    """
-
-    def __init__(self, inverse=False, **kwargs):
-        super().__init__(**kwargs)
-        self.inverse = bool(inverse)
-
-    def build(self, input_shape):
-        c = int(input_shape[-1])
-        self.beta = self.add_weight(name="beta", shape=(c,), initializer="ones")
-        self.gamma = self.add_weight(name="gamma", shape=(c, c), initializer=keras.initializers.Identity(0.1))
-
-    def call(self, x):
-        beta = ops.square(self.beta) + 1e-6
-        gamma = ops.square(self.gamma)
-        norm = ops.sqrt(ops.matmul(ops.square(x), gamma) + beta)  # a 1x1 convolution of x^2
-        return x * norm if self.inverse else x / norm
-
-    def get_config(self):
-        return {**super().get_config(), "inverse": self.inverse}

@@ -11,12 +11,12 @@ the autoregressive context (it decodes too slowly on a CPU):
   anchor (``LAMBDAS``), interpolated in the log domain for the qualities in
   between, so one model covers every rate;
 * ``hyper_encoder``: ``y`` -> ``z``, 128 channels per 64x64 block, rounded and
-  coded with a factorized prior (``cae_compress.entropy.FactorizedPrior``);
+  coded with a factorized prior (``cae_compress.entropy_models.factorized.FactorizedPrior``);
 * ``hyper_mean`` and ``hyper_scale``: ``z`` -> the mean and the log-scale of a
   Gaussian for every value of ``y``; ``y - mean`` is rounded and coded with
   the Gaussian of that scale, from a table of 64 scales.  The scale branch is
   small and is run at inference as an integer network
-  (``cae_compress.gaussian``), so the table index is exact on every machine;
+  (``cae_compress.entropy_models.gaussian``), so the table index is exact on every machine;
 * ``decoder`` (synthesis): the mirror of the encoder with inverse GDN.
 
 Training minimises ``lambda * 255^2 * MSE + bits per pixel`` with ``lambda``
@@ -38,7 +38,8 @@ from cae_compress._tf import tf
 import keras
 from keras import layers, ops
 
-from cae_compress.entropy import GDN, FactorizedPrior
+from cae_compress.entropy_models.factorized import FactorizedPrior
+from cae_compress.layers import GDN
 from cae_compress.models import CAE
 
 N, M, S = 128, 192, 96  # transform width, code channels, width of the scale branch

@@ -4,7 +4,7 @@ Where the ``dense``/``deep`` models map a tile to a fixed number of floats,
 a rate model (architecture ``factorized``) maps an image to a grid of code
 values, one vector of ``channels`` values per 8x8 block of pixels, rounds
 them to integers, and entropy-codes them with a learned factorized prior
-(``cae_compress.entropy``).  Training minimises
+(``cae_compress.entropy_models.factorized``).  Training minimises
 
     loss = distortion + lambda * rate
 
@@ -29,7 +29,8 @@ from cae_compress._tf import tf
 import keras
 from keras import layers, ops
 
-from cae_compress.entropy import GDN, FactorizedPrior
+from cae_compress.entropy_models.factorized import FactorizedPrior
+from cae_compress.layers import GDN
 from cae_compress.models import CAE
 
 STRIDE = 8  # pixels per code position along each side
