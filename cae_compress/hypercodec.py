@@ -300,8 +300,24 @@ def load_lite(keras_path: str | Path, name: str, fingerprint: bytes, threads: in
     from cae_compress.lite import _Runner
 
     threads = threads or os.cpu_count() or 1
-    nets = {net: _Runner(path, threads) for net, path in lite_files(keras_path).items()}
+    files = lite_files(keras_path)
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise CaeError(f"{keras_path}: LiteRT files missing ({', '.join(missing)}); run 'cae export --model-path {keras_path}'")
+    nets = {net: _Lazy(lambda path=path: _Runner(path, threads)) for net, path in files.items()}
     return HyperpriorModel(name, fingerprint, nets, load_params(params_path(keras_path)), "litert")
+
+
+class _Lazy:
+    """A network loaded on its first call: decoding never loads the encoder's networks, nor encoding the decoder's."""
+
+    def __init__(self, make):
+        self._make, self._net = make, None
+
+    def __call__(self, x):
+        if self._net is None:
+            self._net = self._make()
+        return self._net(x)
 
 
 def load_keras(cae, keras_path: str | Path, name: str) -> HyperpriorModel:
