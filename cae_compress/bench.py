@@ -33,7 +33,7 @@ from cae_compress import codec
 from cae_compress.baselines import CLASSIC, PCAModel, classic_at_bytes, classic_decode, classic_encode
 from cae_compress.errors import CaeError
 from cae_compress.images import to_channels
-from cae_compress.metrics import bd_rate, per_image_mse, psnr_from_mse, ssim
+from cae_compress.metrics import bd_rate, ms_ssim, per_image_mse, psnr_from_mse, ssim
 
 BASELINES = ("jpeg", "webp", "avif", "jxl", "pca")
 CURVE_QUALITIES = (3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 75, 90)
@@ -52,6 +52,7 @@ class Row:
     mse: float
     psnr: float
     ssim: float
+    ms_ssim: float
     encode_ms: float
     decode_ms: float
 
@@ -65,6 +66,7 @@ def _summarize(codec_name, name, code_length, images, sizes, outputs, enc_s, dec
         bytes=float(np.mean(sizes)), bpp=8.0 * sum(sizes) / pixels, ratio=raw / sum(sizes),
         mse=float(mse.mean()), psnr=float(np.mean(psnr_from_mse(mse))),
         ssim=float(np.mean([ssim(a, b) for a, b in zip(images, outputs)])),
+        ms_ssim=float(np.mean([ms_ssim(a, b) for a, b in zip(images, outputs)])),
         encode_ms=1000 * enc_s / len(images), decode_ms=1000 * dec_s / len(images),
     )
 
@@ -210,10 +212,10 @@ def run_bench(
 
 
 # ----------------------------------------------------------------------- outputs
-def format_table(rows: list[Row]) -> str:
-    header = ["codec", "name", "code", "bytes/img", "bpp", "ratio", "MSE", "PSNR dB", "SSIM", "enc ms", "dec ms"]
+def format_table(rows: list[Row], compare: list = ()) -> str:
+    header = ["codec", "name", "code", "bytes/img", "bpp", "ratio", "MSE", "PSNR dB", "SSIM", "MS-SSIM", "enc ms", "dec ms"]
     lines = [[r.codec, r.name, "-" if r.code_length is None else str(r.code_length), f"{r.bytes:.0f}", f"{r.bpp:.3f}",
-              f"{r.ratio:.1f}", f"{r.mse:.2f}", f"{r.psnr:.2f}", f"{r.ssim:.4f}", f"{r.encode_ms:.2f}", f"{r.decode_ms:.2f}"] for r in rows]
+              f"{r.ratio:.1f}", f"{r.mse:.2f}", f"{r.psnr:.2f}", f"{r.ssim:.4f}", f"{r.ms_ssim:.4f}", f"{r.encode_ms:.2f}", f"{r.decode_ms:.2f}"] for r in rows]
     widths = [max(len(x) for x in col) for col in zip(header, *lines)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
@@ -222,6 +224,11 @@ def format_table(rows: list[Row]) -> str:
         shown = "n/a (curves do not overlap)" if value is None else f"{value:+.1f}%"
         curve = key.split("_bd_rate")[0] if "_bd_rate" in key else "the rate models"
         out.append(f"BD-rate of {curve} vs {key.rsplit('_', 1)[1].upper()} over {lo}-{hi} bpp: {shown}")
+    for key, value in compare_summary(rows, list(compare)).items():
+        lo, hi = BD_RANGE
+        curve, other = key.split("_bd_rate_vs_", 1)
+        shown = "n/a (curves do not overlap)" if value is None else f"{value:+.1f}%"
+        out.append(f"BD-rate of {curve} vs {other} (compared file) over {lo}-{hi} bpp: {shown}")
     return "\n".join(out)
 
 
@@ -234,7 +241,48 @@ def to_csv(rows: list[Row]) -> str:
     return buf.getvalue()
 
 
-def to_json(rows: list[Row], dataset: str) -> dict:
+def compare_summary(rows: list[Row], curves: list) -> dict:
+    """BD-rate (percent, over :data:`BD_RANGE`) of each cae curve against each compared result file's curve."""
+    out = {}
+    for curve in sorted({r.codec for r in rows if r.codec.startswith("cae-")}):
+        ours = sorted((r for r in rows if r.codec == curve), key=lambda r: r.bpp)
+        for ext in curves:
+            out[f"{curve}_bd_rate_vs_{ext.name}"] = bd_rate(ext.bpp, ext.psnr, [r.bpp for r in ours], [r.psnr for r in ours], *BD_RANGE)
+    return out
+
+
+def result_files(rows: list[Row], dataset: str) -> list[dict]:
+    """One CompressAI-shaped result file per codec (see ``cae_compress.results``): each curve, or each separate model."""
+    import PIL
+
+    from cae_compress import __version__
+    from cae_compress.results import result_file
+
+    settings = {"jpeg": "Pillow JPEG", "webp": "Pillow WebP, method 6", "avif": "Pillow AVIF (libaom), speed 6", "jxl": "JPEG XL (pillow-jxl-plugin), effort 7"}
+    n = max((r.images for r in rows), default=0)
+    common = f"cae bench on {dataset}, {n} images; RGB PSNR and MS-SSIM of the decoded 8-bit images, bpp from the real file sizes; cae_compress {__version__}, Pillow {PIL.__version__}"
+    groups: list[tuple[str, list[Row], str]] = []
+    by_codec: dict[str, list[Row]] = {}
+    for r in rows:
+        by_codec.setdefault(r.codec, []).append(r)
+    for codec_name, group in by_codec.items():
+        if codec_name in CLASSIC:
+            curve = [r for r in group if _on_curve(r)]
+            what = "its own quality settings" if curve else "the byte budget of each .cae file"
+            groups.append((codec_name, curve or group, f"{settings.get(codec_name, codec_name)} at {what}"))
+        elif codec_name == "cae":  # separate models, one point each
+            groups += [(r.name, [r], "a cae model through the .cae codec") for r in group]
+        else:
+            groups.append((codec_name, group, f"{codec_name} through the .cae codec" if codec_name != "pca" else "PCA with the models' code lengths"))
+    files = []
+    for name, group, what in groups:
+        group = sorted(group, key=lambda r: r.bpp)
+        files.append(result_file(name, f"{what}; {common}", [r.bpp for r in group], [r.psnr for r in group], [r.ms_ssim for r in group],
+                                 [r.encode_ms / 1000 for r in group], [r.decode_ms / 1000 for r in group]))
+    return files
+
+
+def to_json(rows: list[Row], dataset: str, compare: list = ()) -> dict:
     """CompressAI-style results (``psnr-rgb``, ``bpp``, ``encoding_time`` … as lists over rate points) per codec, plus every row."""
     codecs: dict[str, list[Row]] = {}
     for r in rows:
@@ -248,6 +296,7 @@ def to_json(rows: list[Row], dataset: str) -> dict:
                 "results": {
                     "psnr-rgb": [r.psnr for r in group],
                     "ssim-rgb": [r.ssim for r in group],
+                    "ms-ssim-rgb": [r.ms_ssim for r in group],
                     "bpp": [r.bpp for r in group],
                     "encoding_time": [r.encode_ms / 1000 for r in group],
                     "decoding_time": [r.decode_ms / 1000 for r in group],
@@ -260,10 +309,11 @@ def to_json(rows: list[Row], dataset: str) -> dict:
         ],
         "rows": [asdict(r) for r in rows],
         **rate_summary(rows),
+        **({"compare": [{"name": c.name, "file": c.source, "bpp": c.bpp, "psnr-rgb": c.psnr} for c in compare], **compare_summary(rows, compare)} if compare else {}),
     }
 
 
-def plot(rows: list[Row], path: str | Path, title: str = "") -> Path:
+def plot(rows: list[Row], path: str | Path, title: str = "", compare: list = ()) -> Path:
     """PSNR against bpp: a line per classic codec (its quality settings), a named point per model."""
     import matplotlib
 
@@ -286,6 +336,9 @@ def plot(rows: list[Row], path: str | Path, title: str = "") -> Path:
                 ax.annotate(r.name, (r.bpp, r.psnr), textcoords="offset points", xytext=(4, 4), fontsize=7)
         else:
             ax.plot([r.bpp for r in group], [r.psnr for r in group], marker="o", label=name)
+    for c in compare:  # curves read from result files (published ones, or an earlier run's)
+        pts = sorted(zip(c.bpp, c.psnr))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="--", marker=".", label=f"{c.name} (file)")
     rate_bpp = [r.bpp for r in rows if r.codec == "cae-rate"]
     if rate_bpp:  # the rate models' range, not the classic codecs' highest qualities
         ax.set_xlim(0, max(1.0, 1.6 * max(rate_bpp)))

@@ -181,28 +181,35 @@ def bench(
     as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table."),
     plot: Optional[str] = typer.Option(None, "--plot", help="Also write PSNR against bpp for every codec to this PNG."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
+    results_dir: Optional[str] = typer.Option(None, "--results-dir", help="Also write one JSON file per codec here, in the shape of CompressAI's published results (name, description, results lists)."),
+    compare: Optional[List[str]] = typer.Option(None, "--compare", help="A result file of that shape (e.g. CompressAI's results/image/kodak/*.json, or an earlier --results-dir file): its curve in the table (BD-rate), the JSON and the plot. Repeatable."),
 ):
-    """Measure MSE, PSNR, SSIM, bpp, ratio and speed of models, beside JPEG, WebP and PCA.
+    """Measure MSE, PSNR, SSIM, MS-SSIM, bpp, ratio and speed of models, beside JPEG, WebP, AVIF, JPEG XL and PCA.
 
-    With rate models, JPEG and WebP also run at fixed qualities, and the BD-rate of
-    the rate models against them (0.2-1.0 bpp) is reported.
+    With rate models, the classic codecs also run at fixed qualities, and the BD-rate of
+    each cae curve against them (0.2-1.0 bpp) is reported.
     """
     from cae_compress import bench as bench_lib
     from cae_compress.api import select_models
+    from cae_compress.results import read_curve, write_dir
 
+    curves = [read_curve(p) for p in compare or []]  # a bad file fails before any work
     runtimes = select_models(dataset, models, code_lengths, model_path, backend)
     chosen = tuple(b.strip() for b in baselines.split(",") if b.strip())
     rows = bench_lib.run_bench(runtimes, dataset, dtype, limit, chosen)
     if as_json:
         import json
 
-        print(json.dumps(bench_lib.to_json(rows, dataset), indent=2))
+        print(json.dumps(bench_lib.to_json(rows, dataset, curves), indent=2))
     elif as_csv:
         sys.stdout.write(bench_lib.to_csv(rows))
     else:
-        print(bench_lib.format_table(rows))
+        print(bench_lib.format_table(rows, curves))
+    if results_dir:
+        paths = write_dir(bench_lib.result_files(rows, dataset), results_dir)
+        print(f"results: {len(paths)} files in {results_dir}", file=sys.stderr)
     if plot:
-        print(f"plot: {bench_lib.plot(rows, plot, title=f'cae bench --dataset {dataset}')}", file=sys.stderr)
+        print(f"plot: {bench_lib.plot(rows, plot, title=f'cae bench --dataset {dataset}', compare=curves)}", file=sys.stderr)
 
 
 @app.command()

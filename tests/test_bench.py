@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from cae_compress import codec
@@ -129,3 +130,67 @@ def test_rate_models_get_the_classic_curves_and_a_bd_rate(rate_model_path, tmp_p
     assert all(a.bpp <= b.bpp for a, b in zip(curve, curve[1:]))  # JPEG's rate grows with its quality
     summary = rate_summary(rows)
     assert "bd_rate_vs_jpeg" in summary and "bd_rate_vs_jpeg" in to_json(rows, "x")
+
+
+def test_ms_ssim_matches_tensorflow():
+    import tensorflow as tf
+
+    from cae_compress.metrics import ms_ssim
+
+    rng = np.random.default_rng(5)
+    for h, w in ((192, 256), (181, 203), (256, 176)):  # even and odd sides: the padding between scales
+        a = smooth_images(1, 256, seed=h)[0][:h, :w].astype(np.float32)
+        b = np.clip(a + rng.normal(0, 12, a.shape), 0, 255).astype(np.float32)
+        expected = float(tf.image.ssim_multiscale(a[None], b[None], 255.0)[0])
+        assert ms_ssim(a, b) == pytest.approx(expected, abs=1e-4)
+        assert 0.5 < expected < 0.999  # a real difference, not a constant
+    assert ms_ssim(a, a) == pytest.approx(1.0)
+
+
+def test_results_dir_files_read_back_through_compare(rate_model_path, tmp_path):
+    """--results-dir writes one CompressAI-shaped file per codec; --compare reads them back as curves."""
+    import json
+
+    imgs = smooth_images(4, 48, seed=9)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, im in enumerate(imgs):
+        Image.fromarray(im).save(folder / f"{i}.png")
+    out = tmp_path / "results"
+    args = ["bench", "--dataset", str(folder), "--model-path", str(rate_model_path), "--baselines", "jpeg,webp", "--results-dir", str(out)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    files = sorted(out.glob("*.json"))
+    assert {p.stem for p in files} == {"cae-rate", "jpeg", "webp"}
+    for p in files:
+        data = json.loads(p.read_text())
+        assert set(data) == {"name", "description", "results"} and data["name"] == p.stem
+        lists = data["results"]
+        assert set(lists) >= {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}
+        assert len({len(v) for v in lists.values()}) == 1 and len(lists["bpp"]) >= 1
+        assert "images" in data["description"] and "Pillow" in data["description"]
+    webp = json.loads((out / "webp.json").read_text())["results"]
+    assert len(webp["bpp"]) == 12 and webp["bpp"] == sorted(webp["bpp"])  # WebP's own curve, its 12 qualities
+    r = runner.invoke(app, args[:-2] + ["--compare", str(out / "webp.json"), "--json", "--plot", str(tmp_path / "rd.png")])
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["compare"][0]["name"] == "webp" and report["compare"][0]["bpp"] == webp["bpp"]
+    assert "cae-rate_bd_rate_vs_webp" in report  # the same curve read from the file: the same BD-rate as measured
+    from_file, measured = report["cae-rate_bd_rate_vs_webp"], report["bd_rate_vs_webp"]
+    assert (from_file is None) == (measured is None)
+    assert from_file is None or from_file == pytest.approx(measured, abs=1e-6)
+    assert (tmp_path / "rd.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("not json", "not JSON"),
+    ('{"codecs": []}', "no top-level 'name' and 'results'"),
+    ('{"name": "x", "results": {"bpp": [0.1, 0.2]}}', "missing psnr-rgb"),
+    ('{"name": "x", "results": {"bpp": [0.1, 0.2], "psnr-rgb": [30]}}', "different lengths"),
+])
+def test_compare_refuses_a_file_of_another_shape(tmp_path, content, fragment):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    r = runner.invoke(app, ["bench", "--compare", str(bad)])
+    assert r.exit_code == 2
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and fragment in r.stderr and "CompressAI's shape" in r.stderr
