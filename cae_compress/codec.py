@@ -232,6 +232,21 @@ def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: s
     return best
 
 
+def encode_within(model, pixels: np.ndarray, budget: float) -> tuple[bytes, bool]:
+    """The file at the highest quality (0-100, bisection) of ``budget`` bytes or fewer, and True; or quality 0's file and False."""
+    lo, hi, best, smallest = 0, 100, None, None
+    while lo <= hi:
+        q = (lo + hi) // 2
+        data = encode(model, pixels, quality=q)
+        if len(data) <= budget:
+            best, lo = data, q + 1
+        else:
+            hi = q - 1
+        if q == 0:
+            smallest = data  # when nothing fits, the search ends at quality 0
+    return (best, True) if best is not None else (smallest, False)
+
+
 # ------------------------------------------------------------------------ decode
 def check_model(header: fmt.Header, model, label: str) -> None:
     """Refuse a model that did not make the file, naming the one that did."""
@@ -279,14 +294,19 @@ def decode_codes(model, codes: np.ndarray, width: int, height: int, channels: in
 DEFAULT_MAX_PIXELS = 2 * 89_478_485  # Pillow's decompression-bomb limit, about 179 MP
 
 
+def check_pixel_budget(header: fmt.Header, label: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse a file that declares more than ``max_pixels`` pixels, before any work."""
+    if header.width * header.height > max_pixels:
+        raise CaeError(f"{label}: declares {header.width}x{header.height} pixels, over the decode budget of {max_pixels} (raise it with --max-pixels)")
+
+
 def decode(model, data: bytes, label: str = "<input>", progress=None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """The uint8 image (H, W, C) of ``.cae`` bytes, checked against ``model``.
 
     A file declaring more than ``max_pixels`` pixels is refused before any work.
     """
     header = fmt.parse_header(data, label)
-    if header.width * header.height > max_pixels:
-        raise CaeError(f"{label}: declares {header.width}x{header.height} pixels, over the decode budget of {max_pixels} (raise it with --max-pixels)")
+    check_pixel_budget(header, label, max_pixels)
     if header.streams:
         header, record, streams = fmt.unpack_streams(data, label)
         check_model(header, model, label)

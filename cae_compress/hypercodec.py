@@ -204,7 +204,7 @@ def _symbols_crc(z_symbols: np.ndarray, symbols: np.ndarray) -> int:
 
 # ------------------------------------------------------------------------ export
 def params_path(keras_path: str | Path) -> Path:
-    return Path(keras_path).with_suffix("").with_name(Path(keras_path).stem + ".hyper.npz")
+    return Path(keras_path).with_name(Path(keras_path).stem + ".hyper.npz")
 
 
 def make_params(cae) -> dict:
@@ -287,7 +287,9 @@ def lite_files(keras_path: str | Path) -> dict[str, Path]:
 def load_runtime(keras_path: str | Path, name: str, backend: str) -> HyperpriorModel:
     """The registry's runtime loader: LiteRT (``litert``, TensorFlow-free) or Keras (``tensorflow``)."""
     if backend == "litert":
-        meta = json.loads(Path(keras_path).with_suffix("").with_name(Path(keras_path).stem + ".lite.json").read_text())
+        from cae_compress.lite import lite_paths
+
+        meta = json.loads(lite_paths(keras_path)[2].read_text())
         return load_lite(keras_path, name, bytes.fromhex(meta["fingerprint"]))
     from cae_compress.models import load_model
 

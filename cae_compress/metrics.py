@@ -56,6 +56,11 @@ def _filter_valid(a: np.ndarray, g: np.ndarray) -> np.ndarray:
     return sum(g[i] * h[:, i : h.shape[1] - k + 1 + i] for i in range(k))
 
 
+def _float_images(original, reconstruction) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(original, np.float64), np.asarray(reconstruction, np.float64)
+    return (a[..., None], b[..., None]) if a.ndim == 2 else (a, b)
+
+
 def _ssim_cs(a: np.ndarray, b: np.ndarray, window: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Per channel: the mean SSIM and the mean contrast-structure term, float64 (H, W, C) on the 0-255 scale."""
     size = min(window, a.shape[0], a.shape[1])
@@ -83,10 +88,7 @@ def ms_ssim(original: np.ndarray, reconstruction: np.ndarray, window: int = 11, 
     averaged over channels.  The metric the learned-compression field
     reports besides PSNR (``ms-ssim-rgb``).
     """
-    a = np.asarray(original, np.float64)
-    b = np.asarray(reconstruction, np.float64)
-    if a.ndim == 2:
-        a, b = a[..., None], b[..., None]
+    a, b = _float_images(original, reconstruction)
     terms = []
     for k, weight in enumerate(MS_SSIM_WEIGHTS):
         if k:
@@ -105,19 +107,8 @@ def ssim(original: np.ndarray, reconstruction: np.ndarray, window: int = 11, sig
     K2 = 0.03, averaged over positions and channels.  Images smaller than the
     window use a window of their size.
     """
-    a = np.asarray(original, np.float64)
-    b = np.asarray(reconstruction, np.float64)
-    if a.ndim == 2:
-        a, b = a[..., None], b[..., None]
-    size = min(window, a.shape[0], a.shape[1])
-    g = _gaussian(size, sigma)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mu_a, mu_b = _filter_valid(a, g), _filter_valid(b, g)
-    var_a = _filter_valid(a * a, g) - mu_a**2
-    var_b = _filter_valid(b * b, g) - mu_b**2
-    cov = _filter_valid(a * b, g) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return float(np.mean(s))
+    a, b = _float_images(original, reconstruction)
+    return float(np.mean(_ssim_cs(a, b, window, sigma)[0]))  # every channel has as many positions
 
 
 def bd_rate(rate_a, psnr_a, rate_b, psnr_b, low: float | None = None, high: float | None = None) -> float | None:

@@ -92,6 +92,53 @@ class CAE(keras.Model):
         return cls(**config)
 
 
+class RateDistortionCAE(CAE):
+    """A :class:`CAE` trained on distortion + lambda * rate by its own train step (the entropy-coded models).
+
+    A subclass gives ``_rd_terms(x, training)``: a dict with ``loss`` and
+    ``bpp``, plus the pixel metrics of :meth:`_pixel_terms`.
+    """
+
+    EXAMPLE_SIDE = 32  # side of the example batch that builds the model before training
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "mse_255", "psnr", "bpp")}
+
+    @staticmethod
+    def _pixel_terms(x, x_hat) -> dict:
+        """Mean MSE (0-255 scale) and mean per-image PSNR of the reconstruction clipped to [0, 1]."""
+        clipped = ops.mean(ops.square(x - ops.clip(x_hat, 0.0, 1.0)), axis=(1, 2, 3)) * 255.0**2
+        psnr = ops.mean(10.0 * ops.log(255.0**2 / ops.maximum(clipped, 1e-10)) / np.log(10.0))
+        return {"mse_255": ops.mean(clipped), "psnr": psnr}
+
+    def _record(self, values):
+        for k, v in values.items():
+            self._trackers[k].update_state(v)
+        return {k: t.result() for k, t in self._trackers.items()}
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        with tf.GradientTape() as tape:
+            values = self._rd_terms(x, training=True)
+        weights = self.trainable_weights
+        grads = tape.gradient(values["loss"], weights)
+        self.optimizer.apply_gradients(zip(grads, weights))
+        return self._record(values)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        return self._record(self._rd_terms(x, training=False))
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        x = np.zeros((1, self.EXAMPLE_SIDE, self.EXAMPLE_SIDE, int(self.encoder.input_shape[-1])), "float32")
+        return keras.Model._maybe_symbolic_build(self, iterator=None, data_batch=(x, x))
+
+
 def build_model(
     arch: str = DEFAULT_ARCHITECTURE,
     input_shape=(32, 32, 3),

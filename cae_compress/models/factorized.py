@@ -31,7 +31,7 @@ from keras import layers, ops
 
 from cae_compress.entropy_models.factorized import FactorizedPrior
 from cae_compress.layers import GDN
-from cae_compress.models import CAE
+from cae_compress.models import RateDistortionCAE
 
 STRIDE = 8  # pixels per code position along each side
 DEFAULT_FILTERS = 64
@@ -60,7 +60,7 @@ def _synthesis(filters: int, channels: int, image_channels: int):
 
 
 @keras.saving.register_keras_serializable(package="cae_compress")
-class RateCAE(CAE):
+class RateCAE(RateDistortionCAE):
     """A :class:`CAE` with a learned prior over its rounded codes and a rate term in its loss."""
 
     def __init__(self, encoder, decoder, arch="factorized", prior=None, lmbda=DEFAULT_LMBDA, **kwargs):
@@ -68,7 +68,6 @@ class RateCAE(CAE):
         super().__init__(encoder, decoder, arch=arch, **kwargs)
         self.prior = prior if prior is not None else FactorizedPrior(name="prior")
         self.lmbda = float(lmbda)
-        self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "mse_255", "psnr", "bpp")}
 
     # ----------------------------------------------------------------- shapes
     @property
@@ -96,36 +95,8 @@ class RateCAE(CAE):
         bpp = ops.sum(ops.log(likelihood)) / (-np.log(2.0) * pixels)
         per_image = ops.mean(ops.square(x - x_hat), axis=(1, 2, 3)) * 255.0**2
         mse = ops.mean(per_image)
-        clipped = ops.mean(ops.square(x - ops.clip(x_hat, 0.0, 1.0)), axis=(1, 2, 3)) * 255.0**2
-        psnr = ops.mean(10.0 * ops.log(255.0**2 / ops.maximum(clipped, 1e-10)) / np.log(10.0))
         loss = mse + self.lmbda * bpp
-        return {"loss": loss, "mse_255": ops.mean(clipped), "psnr": psnr, "bpp": bpp}
-
-    def _record(self, values):
-        for k, v in values.items():
-            self._trackers[k].update_state(v)
-        return {k: t.result() for k, t in self._trackers.items()}
-
-    def train_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape() as tape:
-            values = self._rd_terms(x, training=True)
-        weights = self.trainable_weights
-        grads = tape.gradient(values["loss"], weights)
-        self.optimizer.apply_gradients(zip(grads, weights))
-        return self._record(values)
-
-    def test_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        return self._record(self._rd_terms(x, training=False))
-
-    @property
-    def metrics(self):
-        return list(self._trackers.values())
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        x = np.zeros((1, 32, 32, int(self.encoder.input_shape[-1])), "float32")
-        return keras.Model._maybe_symbolic_build(self, iterator=None, data_batch=(x, x))
+        return {"loss": loss, **self._pixel_terms(x, x_hat), "bpp": bpp}
 
     # ----------------------------------------------------------------- saving
     def get_config(self):

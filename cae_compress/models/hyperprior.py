@@ -40,7 +40,7 @@ from keras import layers, ops
 
 from cae_compress.entropy_models.factorized import FactorizedPrior
 from cae_compress.layers import GDN
-from cae_compress.models import CAE
+from cae_compress.models import RateDistortionCAE
 
 N, M, S = 128, 192, 96  # transform width, code channels, width of the scale branch
 STRIDE = 16  # pixels per code position along each side
@@ -105,8 +105,10 @@ def _ste_round(x):
 
 
 @keras.saving.register_keras_serializable(package="cae_compress")
-class HyperpriorCAE(CAE):
+class HyperpriorCAE(RateDistortionCAE):
     """Analysis, synthesis, hyper-analysis, hyper-synthesis (mean and scale), the hyper-code prior and the gains."""
+
+    EXAMPLE_SIDE = 64  # one hyper-code position
 
     def __init__(self, encoder, decoder, hyper_encoder=None, hyper_mean=None, hyper_scale=None, prior=None,
                  arch="hyperprior", lambdas=LAMBDAS, **kwargs):
@@ -122,7 +124,6 @@ class HyperpriorCAE(CAE):
         k = len(self.lambdas)
         self.gain = self.add_weight(name="gain", shape=(k, m), initializer="zeros")  # log of the per-channel gains
         self.inverse_gain = self.add_weight(name="inverse_gain", shape=(k, m), initializer="zeros")
-        self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "mse_255", "psnr", "bpp")}
 
     # ----------------------------------------------------------------- shapes
     @property
@@ -171,35 +172,7 @@ class HyperpriorCAE(CAE):
         mse_each = ops.mean(ops.square(x - x_hat), axis=(1, 2, 3)) * 255.0**2
         lambdas = ops.take(ops.convert_to_tensor(self.lambdas, "float32"), level)
         loss = ops.mean(lambdas * mse_each + bpp_each)
-        clipped = ops.mean(ops.square(x - ops.clip(x_hat, 0.0, 1.0)), axis=(1, 2, 3)) * 255.0**2
-        psnr = ops.mean(10.0 * ops.log(255.0**2 / ops.maximum(clipped, 1e-10)) / np.log(10.0))
-        return {"loss": loss, "mse_255": ops.mean(clipped), "psnr": psnr, "bpp": ops.mean(bpp_each)}
-
-    def _record(self, values):
-        for k, v in values.items():
-            self._trackers[k].update_state(v)
-        return {k: t.result() for k, t in self._trackers.items()}
-
-    def train_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape() as tape:
-            values = self._rd_terms(x, training=True)
-        weights = self.trainable_weights
-        grads = tape.gradient(values["loss"], weights)
-        self.optimizer.apply_gradients(zip(grads, weights))
-        return self._record(values)
-
-    def test_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        return self._record(self._rd_terms(x, training=False))
-
-    @property
-    def metrics(self):
-        return list(self._trackers.values())
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        x = np.zeros((1, 64, 64, 3), "float32")
-        return keras.Model._maybe_symbolic_build(self, iterator=None, data_batch=(x, x))
+        return {"loss": loss, **self._pixel_terms(x, x_hat), "bpp": ops.mean(bpp_each)}
 
     def lite_graphs(self, keras_path):
         """The networks exported to LiteRT besides the encoder and decoder, and their files."""
