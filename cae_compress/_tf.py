@@ -10,9 +10,11 @@ Set ``CAE_TF_VERBOSE=1`` to see the chatter.
 import sys
 
 from cae_compress._quiet import quiet_stderr
+from cae_compress.requires import require_tensorflow
 
 
 def import_tensorflow():
+    require_tensorflow("this command")
     if "tensorflow" in sys.modules:
         import tensorflow
 

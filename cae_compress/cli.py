@@ -18,6 +18,7 @@ import typer
 
 from cae_compress import __version__
 from cae_compress.errors import CaeError
+from cae_compress.requires import require, require_tensorflow
 
 app = typer.Typer(
     name="cae",
@@ -96,6 +97,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ):
     """Train an autoencoder; writes a run folder with TensorBoard logs, checkpoints, model and results."""
+    require_tensorflow("cae train")
     from cae_compress.api import int_list
     from cae_compress.train import TrainConfig
     from cae_compress.train import train as run_training
@@ -193,6 +195,8 @@ def bench(
     from cae_compress.api import select_models
     from cae_compress.results import read_curve, write_dir
 
+    if plot:
+        require("matplotlib", "cae bench --plot")
     curves = [read_curve(p) for p in compare or []]  # a bad file fails before any work
     runtimes = select_models(dataset, models, code_lengths, model_path, backend)
     chosen = tuple(b.strip() for b in baselines.split(",") if b.strip())
@@ -219,6 +223,7 @@ def export(
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
 ):
     """Write a model's LiteRT files (.tflite) beside it, for the fast inference path."""
+    require_tensorflow("cae export")
     from cae_compress.api import export_model
 
     for path in export_model(model, model_path):
@@ -259,6 +264,7 @@ def inspect(
     limit: int = typer.Option(16, "--limit", "-n", help="Images taken from --dataset."),
 ):
     """Write figures of a model: reconstructions, learned filters, activation maps, error map."""
+    require_tensorflow("cae inspect")
     from cae_compress.api import inspect_model
 
     for path in inspect_model(images or [], out_dir, model, model_path, dataset, limit):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cae_compress.errors import CaeError
+from cae_compress.requires import require_tensorflow
 
 _HERE = Path(__file__).resolve().parent
 PRETRAINED_DIRS = (_HERE / "pretrained", _HERE.parent / "pretrained")
@@ -91,6 +92,7 @@ def _load_path(path: Path, name: str, backend: str):
         if arch.coding == "streams":
             return arch.load_runtime(path, name, "litert")
         return LiteModel(path, name)
+    require_tensorflow("--backend tensorflow" if backend == "tensorflow" else f"{path}: a model without LiteRT files")
     from cae_compress.lite import read_tables
     from cae_compress.models import load_model
     from cae_compress.runtime import KerasModel
