@@ -37,13 +37,17 @@ def encode_files(
     quality: int | None = None,
     bpp: float | None = None,
     recursive: bool = False,
+    effort: int | None = None,
 ) -> int:
     """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed).
 
     ``quality`` (0-100, higher is better) and ``bpp`` apply to models with a
     continuous quality (the default ``hyperprior``): ``bpp`` finds, per image,
     the highest quality whose file fits in that many bits per pixel
-    (bisection; quality 0 with a warning if none does).
+    (bisection; quality 0 with a warning if none does).  ``effort`` (1-9,
+    default 1) above 1 refines each image's codes before coding them: smaller
+    files for more encode time (TensorFlow); ``progress`` False silences its
+    progress bar.
     """
     from cae_compress import codec, zoo
     from cae_compress.images import read_image
@@ -65,12 +69,26 @@ def encode_files(
     if (quality is not None or bpp is not None) and not codec.has_streams(runtime):
         flag = "--quality" if quality is not None else "--bpp"
         raise CaeError(f"{flag} needs a model with a continuous quality (the default hyperprior model); '{runtime.name}' has none")
+    codec.check_effort(runtime, effort)
+    if effort and effort > 1:
+        from cae_compress.requires import require_tensorflow
+
+        require_tensorflow(f"--effort {effort}")
 
     def fit(pixels, label):
         """The file at --quality, or at the highest quality whose file fits the --bpp budget (bisection)."""
+        if not effort or effort == 1:
+            return _fit(pixels, label, None)
+        from tqdm import tqdm
+
+        show = sys.stderr.isatty() if progress is None else progress
+        with tqdm(desc=f"refine {label}", unit="step", disable=not show, file=sys.stderr, leave=False) as bar:
+            return _fit(pixels, label, bar.update)
+
+    def _fit(pixels, label, on_step):
         if bpp is None:
-            return codec.encode(runtime, pixels, dtype, compression, quality=quality)
-        best, fits = codec.encode_within(runtime, pixels, bpp * pixels.shape[0] * pixels.shape[1] / 8)
+            return codec.encode(runtime, pixels, dtype, compression, quality=quality, effort=effort, on_step=on_step)
+        best, fits = codec.encode_within(runtime, pixels, bpp * pixels.shape[0] * pixels.shape[1] / 8, effort, on_step)
         if not fits:
             print(f"cae: warning: {label}: no quality fits {bpp} bpp; wrote {8 * len(best) / (pixels.shape[0] * pixels.shape[1]):.3f} bpp at quality 0", file=sys.stderr)
         return best

@@ -91,10 +91,11 @@ def _measure(images: list[np.ndarray], encode, decode, progress=None) -> tuple[l
 HYPER_QUALITIES = (0, 10, 20, 30, 40, 50, 60, 70, 85, 100)  # the hyperprior's curve
 
 
-def bench_quality(model, images: list[np.ndarray], quality: int) -> tuple[Row, list[int]]:
-    """A model with a continuous quality (codec ``cae-<arch>``) at one quality: a point of its curve."""
-    sizes, outputs, enc, dec = _measure(images, lambda i, img: codec.encode(model, img, quality=quality), lambda data, img: codec.decode(model, data))
-    return _summarize(f"cae-{model.arch}", f"{model.name} q{quality}", None, images, sizes, outputs, enc, dec), sizes
+def bench_quality(model, images: list[np.ndarray], quality: int, effort: int = 1) -> tuple[Row, list[int]]:
+    """A model with a continuous quality (codec ``cae-<arch>``, ``cae-<arch>-e<effort>`` above effort 1) at one quality: a point of its curve."""
+    sizes, outputs, enc, dec = _measure(images, lambda i, img: codec.encode(model, img, quality=quality, effort=effort), lambda data, img: codec.decode(model, data))
+    name, curve = (f"{model.name} q{quality}", f"cae-{model.arch}") if effort == 1 else (f"{model.name} e{effort} q{quality}", f"cae-{model.arch}-e{effort}")
+    return _summarize(curve, name, None, images, sizes, outputs, enc, dec), sizes
 
 
 def bench_model(model, images: list[np.ndarray], dtype: str = codec.DEFAULT_DTYPE, codec_name: str = "cae", progress=None) -> tuple[Row, list[int]]:
@@ -135,13 +136,18 @@ def rate_summary(rows: list[Row]) -> dict:
     points in range or the curves do not overlap.
     """
     out = {}
-    for curve in sorted({r.codec for r in rows if r.codec.startswith("cae-")}):
+    curves = sorted({r.codec for r in rows if r.codec.startswith("cae-")})
+    for curve in curves:
         ours = sorted((r for r in rows if r.codec == curve), key=lambda r: r.bpp)
         prefix = "" if curve == "cae-rate" else f"{curve}_"
         for name in CLASSIC:
             ref = sorted((r for r in rows if r.codec == name and _on_curve(r)), key=lambda r: r.bpp)
             if ours and ref:
                 out[f"{prefix}bd_rate_vs_{name}"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *BD_RANGE)
+        base = curve.rsplit("-e", 1)[0]
+        if base != curve and base in curves:  # an --effort curve against the same model at effort 1
+            ref = sorted((r for r in rows if r.codec == base), key=lambda r: r.bpp)
+            out[f"{prefix}bd_rate_vs_effort1"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *BD_RANGE)
     return out
 
 
@@ -169,8 +175,14 @@ def run_bench(
     limit: int | None = 1000,
     baselines: tuple[str, ...] = BASELINES,
     show_progress: bool | None = None,
+    efforts: tuple[int, ...] = (1,),
+    qualities: tuple[int, ...] = HYPER_QUALITIES,
 ) -> list[Row]:
-    """Bench every runtime model in ``models`` on ``dataset``, with the baselines after each."""
+    """Bench every runtime model in ``models`` on ``dataset``, with the baselines after each.
+
+    Models with a continuous quality run at each of ``qualities``, once per
+    ``--effort`` level in ``efforts`` (one curve each).
+    """
     from tqdm import tqdm
 
     unknown = set(baselines) - set(BASELINES)
@@ -181,6 +193,12 @@ def run_bench(
     if limit is not None and limit <= 0:
         raise CaeError(f"--limit must be positive, got {limit}")
     codec.check_options(dtype, "auto")
+    if not qualities or any(not 0 <= q <= 100 for q in qualities):
+        raise CaeError("--qualities takes values between 0 and 100")
+    for model in models:
+        if efforts != (1,) and codec.has_streams(model):
+            for effort in efforts:
+                codec.check_effort(model, effort)
     images, x_train = load_bench_images(dataset, limit)
     if show_progress is None:
         show_progress = sys.stderr.isatty()
@@ -190,9 +208,12 @@ def run_bench(
         channels = model.tile_shape[2]
         model_images = [to_channels(im, channels) for im in images]
         if codec.has_streams(model):
-            curve = [bench_quality(model, model_images, q) for q in HYPER_QUALITIES]
-            rows += [r for r, _ in curve]
-            row, sizes = curve[HYPER_QUALITIES.index(50)]
+            sizes = None
+            for effort in efforts:
+                curve = [bench_quality(model, model_images, q, effort) for q in qualities]
+                rows += [r for r, _ in curve]
+                if sizes is None:  # the same-bytes baselines: the first effort's file nearest quality 50
+                    row, sizes = curve[int(np.argmin([abs(q - 50) for q in qualities]))]
             bar.update(len(images))
         else:
             row, sizes = bench_model(model, model_images, dtype, progress=bar.update)
@@ -223,7 +244,9 @@ def format_table(rows: list[Row], compare: list = ()) -> str:
         lo, hi = BD_RANGE
         shown = "n/a (curves do not overlap)" if value is None else f"{value:+.1f}%"
         curve = key.split("_bd_rate")[0] if "_bd_rate" in key else "the rate models"
-        out.append(f"BD-rate of {curve} vs {key.rsplit('_', 1)[1].upper()} over {lo}-{hi} bpp: {shown}")
+        other = key.rsplit("_", 1)[1]
+        other = "effort 1 (the same model)" if other == "effort1" else other.upper()
+        out.append(f"BD-rate of {curve} vs {other} over {lo}-{hi} bpp: {shown}")
     for key, value in compare_summary(rows, list(compare)).items():
         lo, hi = BD_RANGE
         curve, other = key.split("_bd_rate_vs_", 1)

@@ -136,9 +136,11 @@ def encode(
     compression: str = typer.Option("auto", "--compression", help="Payload compression: auto (the smaller of none and lzma), none, zlib or lzma."),
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="0-100, higher is better (default 50, about 0.5 bpp on photos); the hyperprior model."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the highest quality whose file fits in this many bits per pixel."),
+    effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; see the README's table). The hyperprior model."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every image under it; -o FOLDER mirrors its tree; a summary line at the end."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars on stderr (they show on a terminal only)."),
 ):
     """Encode images to .cae files: codes of the autoencoder, tile by tile.
 
@@ -148,7 +150,8 @@ def encode(
     """
     from cae_compress.api import encode_files
 
-    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, backend=backend, quality=quality, bpp=bpp, recursive=recursive))
+    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, progress=False if quiet else None,
+                                  backend=backend, quality=quality, bpp=bpp, recursive=recursive, effort=effort))
 
 
 @app.command()
@@ -184,6 +187,8 @@ def bench(
     plot: Optional[str] = typer.Option(None, "--plot", help="Also write PSNR against bpp for every codec to this PNG."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
     results_dir: Optional[str] = typer.Option(None, "--results-dir", help="Also write one JSON file per codec here, in the shape of CompressAI's published results (name, description, results lists)."),
+    effort: str = typer.Option("1", "--effort", help="Encode effort(s) of models with a continuous quality, comma-separated, e.g. 1,5,9: one curve each, with its BD-rate against effort 1."),
+    qualities: Optional[str] = typer.Option(None, "--qualities", help="Qualities (0-100) of the curve of a model with a continuous quality, comma-separated [default: ten from 0 to 100]."),
     compare: Optional[List[str]] = typer.Option(None, "--compare", help="A result file of that shape (e.g. CompressAI's results/image/kodak/*.json, or an earlier --results-dir file): its curve in the table (BD-rate), the JSON and the plot. Repeatable."),
 ):
     """Measure MSE, PSNR, SSIM, MS-SSIM, bpp, ratio and speed of models, beside JPEG, WebP, AVIF, JPEG XL and PCA.
@@ -192,7 +197,7 @@ def bench(
     each cae curve against them (0.2-1.0 bpp) is reported.
     """
     from cae_compress import bench as bench_lib
-    from cae_compress.api import select_models
+    from cae_compress.api import int_list, select_models
     from cae_compress.results import read_curve, write_dir
 
     if plot:
@@ -200,7 +205,11 @@ def bench(
     curves = [read_curve(p) for p in compare or []]  # a bad file fails before any work
     runtimes = select_models(dataset, models, code_lengths, model_path, backend)
     chosen = tuple(b.strip() for b in baselines.split(",") if b.strip())
-    rows = bench_lib.run_bench(runtimes, dataset, dtype, limit, chosen)
+    efforts = int_list(effort, "--effort")
+    if efforts != (1,):
+        require_tensorflow(f"--effort {effort}")
+    quals = int_list(qualities, "--qualities") if qualities else bench_lib.HYPER_QUALITIES
+    rows = bench_lib.run_bench(runtimes, dataset, dtype, limit, chosen, efforts=efforts, qualities=quals)
     if as_json:
         import json
 

@@ -189,16 +189,32 @@ def has_streams(model) -> bool:
     return callable(getattr(model, "compress", None))
 
 
-def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: str = DEFAULT_COMPRESSION, progress=None, quality=None) -> bytes:
+def check_effort(model, effort: int | None) -> None:
+    """Refuse an ``--effort`` the model does not have (above 1: models with ``max_effort``, the hyperprior)."""
+    if effort is None or effort == 1:
+        return
+    top = getattr(model, "max_effort", 1)
+    if top == 1:
+        raise CaeError(f"--effort above 1 refines the codes of models with streams (the hyperprior); '{model.name}' has none")
+    if not 1 <= effort <= top:
+        raise CaeError(f"--effort must be between 1 and {top}, got {effort}")
+
+
+def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: str = DEFAULT_COMPRESSION, progress=None, quality=None,
+           effort: int | None = None, on_step=None) -> bytes:
     """The ``.cae`` bytes of an (H, W, C) uint8 image under ``model`` (a runtime model, see ``runtime``).
 
-    ``quality`` (0-100) applies to models with streams (the hyperprior model).
+    ``quality`` (0-100) applies to models with streams (the hyperprior model);
+    ``effort`` (1-9) above 1 spends encode time on smaller files
+    (``cae_compress.refine``), ``on_step(n)`` counting its steps.
     """
+    check_effort(model, effort)
     if has_streams(model):
         x, out_channels = prepare(pixels, model.tile_shape[2])
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise CaeError("image has no pixels")
-        streams, record = model.compress(x, quality, progress)
+        extra = {"effort": effort, "on_step": on_step} if effort and effort > 1 else {}
+        streams, record = model.compress(x, quality, progress, **extra)
         th, tw, _ = model.tile_shape
         header = fmt.Header(
             width=x.shape[1], height=x.shape[0], channels=out_channels, tile_height=th, tile_width=tw, code_length=model.code_length,
@@ -232,12 +248,15 @@ def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: s
     return best
 
 
-def encode_within(model, pixels: np.ndarray, budget: float) -> tuple[bytes, bool]:
-    """The file at the highest quality (0-100, bisection) of ``budget`` bytes or fewer, and True; or quality 0's file and False."""
+def encode_within(model, pixels: np.ndarray, budget: float, effort: int | None = None, on_step=None) -> tuple[bytes, bool]:
+    """The file at the highest quality (0-100, bisection) of ``budget`` bytes or fewer, and True; or quality 0's file and False.
+
+    Every quality tried is encoded at ``effort``.
+    """
     lo, hi, best, smallest = 0, 100, None, None
     while lo <= hi:
         q = (lo + hi) // 2
-        data = encode(model, pixels, quality=q)
+        data = encode(model, pixels, quality=q, effort=effort, on_step=on_step)
         if len(data) <= budget:
             best, lo = data, q + 1
         else:

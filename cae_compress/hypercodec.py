@@ -40,6 +40,9 @@ PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one 
 WINDOW = 48  # code positions per window side (768 pixels: a Kodak photo is one window, one network call)
 MARGIN = 4  # code positions of context around each window (64 pixels)
 DEFAULT_QUALITY = 50
+# cae encode --effort 1-9: gradient steps of encode-time refinement per window (cae_compress.refine); 1 is a plain encode
+EFFORT_STEPS = (0, 10, 20, 30, 45, 60, 90, 130, 200)
+DEFAULT_EFFORT = 1
 RECORD = struct.Struct("<BI")  # quality, CRC-32 of the symbols
 
 
@@ -127,14 +130,29 @@ class HyperpriorCodec:
         return mean, self.scale_net(z_symbols)
 
     # --------------------------------------------------------------- protocol
-    def compress(self, pixels: np.ndarray, quality: float = DEFAULT_QUALITY, progress=None) -> tuple[list[bytes], bytes]:
-        """The streams and record of an (H, W, 3) uint8 image."""
+    def analyse(self, pixels: np.ndarray, quality: float = DEFAULT_QUALITY, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The padded image (float 0-1), its codes ``y`` (gained, not rounded) and hyper-codes ``z`` (not rounded)."""
         h, w, _ = pixels.shape
         ph, pw = -(-h // PAD) * PAD, -(-w // PAD) * PAD
         x = np.pad(pixels, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge").astype(np.float32) / np.float32(255.0)
         gain, _ = self._gains(quality)
         y = self._analysis(x, progress) * gain
         z = np.asarray(self.nets["hyper_analysis"](y[None]))[0]
+        return x, y, z
+
+    def compress(self, pixels: np.ndarray, quality: float = DEFAULT_QUALITY, progress=None, refine=None) -> tuple[list[bytes], bytes]:
+        """The streams and record of an (H, W, 3) uint8 image.
+
+        ``refine(x, y, z, quality) -> (y, z)``, if given, changes the codes
+        before they are rounded and coded (``cae encode --effort``).
+        """
+        x, y, z = self.analyse(pixels, quality, progress)
+        if refine is not None:
+            y, z = refine(x, y, z, quality)
+        return self.code(y, z, quality)
+
+    def code(self, y: np.ndarray, z: np.ndarray, quality: float) -> tuple[list[bytes], bytes]:
+        """Round and entropy-code codes ``y`` and hyper-codes ``z``: the streams and the record."""
         z_symbols = self.z_tables.clamp(np.rint(z).reshape(-1, z.shape[-1])).reshape(z.shape).astype(np.int32)
         mean, index = self._hyper(z_symbols)
         limit = self.half_ranges[index]
@@ -269,9 +287,43 @@ class HyperpriorModel:
         self.codec = HyperpriorCodec(nets, params)
         self.tile_shape = (STRIDE, STRIDE, 3)
         self.code_length = self.codec.channels
+        self.keras_path = None  # set by the loaders: where the Keras model is, for --effort
 
-    def compress(self, pixels, quality=None, progress=None):
-        return self.codec.compress(pixels, DEFAULT_QUALITY if quality is None else quality, progress)
+    max_effort = len(EFFORT_STEPS)
+
+    def compress(self, pixels, quality=None, progress=None, effort=DEFAULT_EFFORT, on_step=None):
+        """Streams and record; ``effort`` above 1 refines the codes first (TensorFlow), ``on_step(n)`` counts its steps."""
+        refine = self._refiner(effort, on_step) if effort > 1 else None
+        return self.codec.compress(pixels, DEFAULT_QUALITY if quality is None else quality, progress, refine)
+
+    def refine_steps(self, height: int, width: int, effort: int) -> int:
+        """Gradient steps an encode at ``effort`` takes for an image of this size (for a progress bar)."""
+        rows, cols = -(-height // PAD) * PAD // STRIDE, -(-width // PAD) * PAD // STRIDE
+        return EFFORT_STEPS[effort - 1] * -(-rows // WINDOW) * -(-cols // WINDOW)
+
+    def keras_model(self):
+        """The Keras model (TensorFlow), loaded on first use when this model runs on LiteRT."""
+        if getattr(self, "cae", None) is None:
+            from cae_compress.models import load_model
+
+            self.cae = load_model(self.keras_path)
+        return self.cae
+
+    def _refiner(self, effort: int, on_step):
+        from cae_compress.requires import require_tensorflow
+
+        if not 1 <= effort <= self.max_effort:
+            raise CaeError(f"--effort must be between 1 and {self.max_effort}, got {effort}")
+        require_tensorflow(f"--effort {effort}")
+        from cae_compress import refine
+
+        cae, steps = self.keras_model(), EFFORT_STEPS[effort - 1]
+
+        def run(x, y, z, quality):
+            _, inverse = self.codec._gains(quality)
+            return refine.refine(cae, x, y, z, inverse, refine.lmbda_at(cae.lambdas, quality), steps, on_step=on_step)
+
+        return run
 
     def decompress(self, streams, record, height, width, label="<input>", progress=None):
         return self.codec.decompress(streams, record, height, width, label, progress)
@@ -307,7 +359,9 @@ def load_lite(keras_path: str | Path, name: str, fingerprint: bytes, threads: in
     if missing:
         raise CaeError(f"{keras_path}: LiteRT files missing ({', '.join(missing)}); run 'cae export --model-path {keras_path}'")
     nets = {net: _Lazy(lambda path=path: _Runner(path, threads)) for net, path in files.items()}
-    return HyperpriorModel(name, fingerprint, nets, load_params(params_path(keras_path)), "litert")
+    model = HyperpriorModel(name, fingerprint, nets, load_params(params_path(keras_path)), "litert")
+    model.keras_path = Path(keras_path)
+    return model
 
 
 class _Lazy:
@@ -328,5 +382,6 @@ def load_keras(cae, keras_path: str | Path, name: str) -> HyperpriorModel:
     path = params_path(keras_path)
     params = load_params(path) if path.is_file() else make_params(cae)
     model = HyperpriorModel(name, fingerprint(cae), keras_nets(cae), params, "tensorflow")
-    model.cae = cae  # the Keras model itself, for export and inspection
+    model.cae = cae  # the Keras model itself, for export, inspection and --effort
+    model.keras_path = Path(keras_path)
     return model
