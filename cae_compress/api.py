@@ -38,6 +38,7 @@ def encode_files(
     bpp: float | None = None,
     recursive: bool = False,
     effort: int | None = None,
+    code_length: int | None = None,
 ) -> int:
     """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed).
 
@@ -47,7 +48,8 @@ def encode_files(
     (bisection; quality 0 with a warning if none does).  ``effort`` (1-9,
     default 1) above 1 refines each image's codes before coding them: smaller
     files for more encode time (TensorFlow); ``progress`` False silences its
-    progress bar.
+    progress bar.  ``code_length`` N picks the shipped dense-code model
+    ``cifar10-N``.
     """
     from cae_compress import codec, zoo
     from cae_compress.images import read_image
@@ -55,9 +57,11 @@ def encode_files(
     dtype = dtype or codec.DEFAULT_DTYPE
     compression = compression or codec.DEFAULT_COMPRESSION
     codec.check_options(dtype, compression)
-    chosen = [x for x in (model and "--model", model_path and "--model-path") if x]
+    chosen = [x for x in (model and "--model", model_path and "--model-path", code_length is not None and "--code-length") if x]
     if len(chosen) > 1:
         raise CaeError(f"{' and '.join(chosen)} both pick a model: give one")
+    if code_length is not None:
+        model = zoo.family_model("cifar10", code_length)
     if quality is not None and bpp is not None:
         raise CaeError("--quality and --bpp both set the quality: give one")
     if quality is not None and not 0 <= quality <= 100:
@@ -196,11 +200,11 @@ def select_models(dataset: str, models: str | None, code_lengths: str | None, mo
     names = [m.strip() for m in (models or "").split(",") if m.strip()]
     prefix = dataset if dataset in ("cifar10", "mnist") else "cifar10"  # shipped names are <dataset>-<n>
     if code_lengths:
-        names += [f"{prefix}-{n}" for n in int_list(code_lengths, "--code-lengths")]
-    if not names and not chosen:  # every shipped model for the data set, and the rate models for colour images
-        names = [n for n in zoo.shipped_models() if n.startswith(prefix + "-")]
-        if dataset != "mnist":
-            names += [n for n in ("hyperprior",) if n in zoo.shipped_models()] + zoo.rate_models()
+        names += [zoo.family_model(prefix, n) for n in int_list(code_lengths, "--code-lengths")]
+    if not names and not chosen:  # the data set's dense-code family; on photos (or without a family) the photo models
+        names = zoo.family(prefix) if dataset in ("cifar10", "mnist") else []
+        if not names and dataset != "mnist":
+            names = [n for n in ("hyperprior",) if n in zoo.shipped_models()] + zoo.rate_models()
     return chosen + [zoo.load(n, backend=backend) for n in names]
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from cae_compress.images import image_bytes, to_channels
+from cae_compress.layouts import TILES
 
 CLASSIC = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF", "jxl": "JXL"}
 # WebP at its slowest, best method (6), AVIF (libaom through Pillow) at speed 6, JPEG XL (libjxl through
@@ -81,6 +82,7 @@ class PCAModel:
         self.tile_shape = (h, w, c)
         self.code_length = code_length
         self.fingerprint = hashlib.sha256(self.components.tobytes()).digest()[:8]
+        self.layout = TILES
 
     def encode_tiles(self, tiles: np.ndarray) -> np.ndarray:
         x = tiles.reshape(len(tiles), -1).astype(np.float32) / 255.0

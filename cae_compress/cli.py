@@ -136,6 +136,7 @@ def encode(
     compression: str = typer.Option("auto", "--compression", help="Payload compression: auto (the smaller of none and lzma), none, zlib or lzma."),
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="0-100, higher is better (default 50, about 0.5 bpp on photos); the hyperprior model."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the highest quality whose file fits in this many bits per pixel."),
+    code_length: Optional[int] = typer.Option(None, "--code-length", "-c", help="Pick the shipped dense-code model cifar10-N (fixed-length float codes, for small images and for learning; see 'cae models')."),
     effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; see the README's table). The hyperprior model."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every image under it; -o FOLDER mirrors its tree; a summary line at the end."),
@@ -151,7 +152,7 @@ def encode(
     from cae_compress.api import encode_files
 
     raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, progress=False if quiet else None,
-                                  backend=backend, quality=quality, bpp=bpp, recursive=recursive, effort=effort))
+                                  backend=backend, quality=quality, bpp=bpp, recursive=recursive, effort=effort, code_length=code_length))
 
 
 @app.command()
@@ -180,7 +181,7 @@ def bench(
     code_lengths: Optional[str] = typer.Option(None, "--code-lengths", help="Shipped <dataset>-<n> models by code length, e.g. 32,64,128,256."),
     model_path: Optional[List[str]] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP + " Repeatable."),
     dtype: str = typer.Option("uint8", "--dtype", help="Code dtype of the .cae files: float32, float16 or uint8."),
-    limit: int = typer.Option(1000, "--limit", "-n", help="Images taken from the data set's test split (or folder)."),
+    limit: int = typer.Option(2000, "--limit", "-n", help="Images taken from the data set's test split (or folder)."),
     baselines: str = typer.Option("jpeg,webp,avif,jxl,pca", "--baselines", help="Comma-separated: jpeg, webp, avif, jxl (same bytes as each .cae, and their own curves), pca (same code length; cifar10/mnist)."),
     as_json: bool = typer.Option(False, "--json", help="JSON (CompressAI-style keys) instead of a table."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table."),
@@ -192,6 +193,10 @@ def bench(
     compare: Optional[List[str]] = typer.Option(None, "--compare", help="A result file of that shape (e.g. CompressAI's results/image/kodak/*.json, or an earlier --results-dir file): its curve in the table (BD-rate), the JSON and the plot. Repeatable."),
 ):
     """Measure MSE, PSNR, SSIM, MS-SSIM, bpp, ratio and speed of models, beside JPEG, WebP, AVIF, JPEG XL and PCA.
+
+    By default: on cifar10 (or mnist), the shipped dense-code family of that data set
+    (one row per code length, PCA at the same code length); on photos, the default
+    hyperprior model's curve and the rate models.
 
     With rate models, the classic codecs also run at fixed qualities, and the BD-rate of
     each cae curve against them (0.2-1.0 bpp) is reported.

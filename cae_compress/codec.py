@@ -1,21 +1,14 @@
-"""Encode images to ``.cae`` bytes and back: tiling, batching, quantization.
+"""Encode images to ``.cae`` bytes and back: the container.
 
-An image of any size is cut into tiles of the model's input size, row by row;
-edge tiles are padded by repeating the last row/column (which reconstructs
-better than zeros) and the decoder crops the padding away.  Tiles go through
-the network in batches of at most 128 (the last padded to a multiple of 8,
-never 1), so memory stays bounded and the codes do not depend on how many
-tiles an image has.
-
-Rate models (``cae_compress.models.factorized``) are fully convolutional and code the
-whole image as one grid of code vectors, one per 8x8 block (the header's
-"tile" is that block).  For bounded memory the networks run on windows of at
-most :data:`WINDOW` blocks a side, each with a margin of :data:`MARGIN`
-blocks of its neighbours' context that is computed and thrown away: the
-margin covers the networks' receptive fields, so the result is that of the
-whole image at once (to float rounding) and windows leave no seams.  The
-codes are rounded to integers and range-coded with the model's integer
-tables (``cae_compress.coder``) into a version 2 file.
+The codec writes and checks the file (``cae_compress.format``): the header,
+the codes stored as floats (version 1, dense-code models: float32, float16
+or uint8 with a scale and offset, and payload compression), range-coded
+integer codes (version 2, the factorized rate models, with their integer
+tables: ``cae_compress.coder``), or a model's own streams (version 3, the
+model protocol: ``compress``/``decompress``, the hyperprior).  How an image
+becomes codes and back is the model's business: a model of versions 1 and 2
+carries its layout (``model.layout``, ``cae_compress.layouts``: tiles, or
+windows with margins), a model of version 3 windows its images itself.
 
 Channels: a 1-channel model encodes luma; a 3-channel model encodes grayscale
 images as gray RGB and the file records 1 channel, so they decode to
@@ -24,64 +17,14 @@ grayscale again.  Alpha is dropped (the decoded image is opaque).
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 
 from cae_compress import format as fmt
 from cae_compress.errors import CaeError
 from cae_compress.images import to_channels
 
-BATCH = 128  # tiles per network call, at most
-MIN_BATCH = 8  # batches are padded to a multiple of this: never batch size 1, whose float results differ
 DEFAULT_DTYPE = "uint8"
 DEFAULT_COMPRESSION = "auto"
-
-
-# ------------------------------------------------------------------------- tiling
-def _tile_rows(image: np.ndarray, th: int, tw: int) -> Iterator[np.ndarray]:
-    """Yield each row of tiles, (cols, th, tw, C), edge-padded; one row in memory at a time."""
-    h, w, _ = image.shape
-    cols = -(-w // tw)
-    for y in range(0, h, th):
-        strip = image[y : y + th]
-        strip = np.pad(strip, ((0, th - strip.shape[0]), (0, cols * tw - w), (0, 0)), mode="edge")
-        yield strip.reshape(th, cols, tw, -1).swapaxes(0, 1)
-
-
-def _batches(rows: Iterator[np.ndarray], size: int = BATCH) -> Iterator[tuple[np.ndarray, int]]:
-    """Regroup rows of items into batches of ``size`` and their real counts.
-
-    The last batch is padded by repetition to a multiple of :data:`MIN_BATCH`,
-    so a one-tile image costs 8 tiles of work rather than 128.
-    """
-    pending, count = [], 0
-    for row in rows:
-        pending.append(row)
-        count += len(row)
-        while count >= size:
-            block = np.concatenate(pending)
-            yield block[:size], size
-            pending, count = [block[size:]], count - size
-    if count:
-        block = np.concatenate(pending)
-        padded = -(-count // MIN_BATCH) * MIN_BATCH
-        yield np.concatenate([block, np.repeat(block[-1:], padded - count, axis=0)]), count
-
-
-def _run_batched(fn, items: Iterator[np.ndarray], progress=None) -> Iterator[np.ndarray]:
-    """Apply ``fn`` to fixed-size batches of ``items``; yield the results without the padding."""
-    for batch, k in _batches(items):
-        yield np.asarray(fn(batch))[:k]
-        if progress is not None:
-            progress(k)
-
-
-def _one_tile(fn, tile: np.ndarray, progress=None) -> np.ndarray:
-    out = np.asarray(fn(tile))
-    if progress is not None:
-        progress(1)
-    return out
 
 
 # ------------------------------------------------------------------- quantization
@@ -131,57 +74,12 @@ def is_rate_model(model) -> bool:
     return getattr(model, "tables", None) is not None
 
 
-WINDOW = 64  # rate models: code blocks per window side (512 pixels)
-MARGIN = 4  # rate models: blocks of context around each window (32 pixels; the receptive fields reach under 3 blocks)
-
-
-def _windows(n: int, window: int | None = None, margin: int | None = None) -> list[tuple[int, int, int, int]]:
-    """(start, stop, context start, context stop) of each window along a side of ``n`` blocks."""
-    window, margin = window or WINDOW, MARGIN if margin is None else margin
-    return [(a, min(n, a + window), max(0, a - margin), min(n, a + window + margin)) for a in range(0, n, window)]
-
-
-def _rate_encode(model, x: np.ndarray, progress=None) -> np.ndarray:
-    """The float code grid (rows, cols, channels) of an image, window by window with context."""
-    s = model.tile_shape[0]  # a rate model's tile is the 8x8 block one code vector stands for
-    rows, cols = -(-x.shape[0] // s), -(-x.shape[1] // s)
-    x = np.pad(x, ((0, rows * s - x.shape[0]), (0, cols * s - x.shape[1]), (0, 0)), mode="edge")
-    grid = None
-    for r0, r1, rl, rh in _windows(rows):
-        for c0, c1, cl, ch in _windows(cols):
-            codes = _one_tile(model.encode_tiles, x[None, rl * s : rh * s, cl * s : ch * s], progress)
-            codes = codes.reshape(rh - rl, ch - cl, -1)
-            if grid is None:
-                grid = np.empty((rows, cols, codes.shape[-1]), np.float32)
-            grid[r0:r1, c0:c1] = codes[r0 - rl : r1 - rl, c0 - cl : c1 - cl]
-    return grid
-
-
-def _rate_decode(model, grid: np.ndarray, height: int, width: int, progress=None) -> np.ndarray:
-    """The uint8 image (height, width, C) of a code grid, window by window with context."""
-    s = model.tile_shape[0]
-    rows, cols, _ = grid.shape
-    out = np.empty((rows * s, cols * s, model.tile_shape[2]), np.uint8)
-    for r0, r1, rl, rh in _windows(rows):
-        for c0, c1, cl, ch in _windows(cols):
-            pixels = _one_tile(model.decode_tiles, grid[None, rl:rh, cl:ch], progress)[0]
-            out[r0 * s : r1 * s, c0 * s : c1 * s] = pixels[(r0 - rl) * s : (r1 - rl) * s, (c0 - cl) * s : (c1 - cl) * s]
-    return out[:height, :width]
-
-
 def encode_codes(model, pixels: np.ndarray, progress=None) -> tuple[np.ndarray, int]:
-    """Float32 codes (n_tiles, code_length) of an (H, W, C) uint8 image, and the output channel count."""
-    th, tw, mc = model.tile_shape
-    x, out_channels = prepare(pixels, mc)
-    h, w, _ = x.shape
-    if h == 0 or w == 0:
+    """Float32 codes (n_tiles, code_length) of an (H, W, C) uint8 image by the model's layout, and the output channel count."""
+    x, out_channels = prepare(pixels, model.tile_shape[2])
+    if x.shape[0] == 0 or x.shape[1] == 0:
         raise CaeError("image has no pixels")
-    if is_rate_model(model):
-        grid = _rate_encode(model, x, progress)
-        return grid.reshape(-1, grid.shape[-1]), out_channels
-    n = (-(-h // th)) * (-(-w // tw))
-    codes = np.concatenate(list(_run_batched(model.encode_tiles, _tile_rows(x, th, tw), progress)))
-    return codes.reshape(n, -1).astype(np.float32), out_channels
+    return model.layout.encode(model, x, progress), out_channels
 
 
 def has_streams(model) -> bool:
@@ -286,28 +184,9 @@ def check_model(header: fmt.Header, model, label: str) -> None:
 
 
 def decode_codes(model, codes: np.ndarray, width: int, height: int, channels: int, progress=None) -> np.ndarray:
-    """Reassemble the (height, width, channels) uint8 image from per-tile codes."""
-    th, tw, mc = model.tile_shape
-    rows, cols = -(-height // th), -(-width // tw)
-    if is_rate_model(model):
-        out = _rate_decode(model, codes.reshape(rows, cols, -1), height, width, progress)
-        return to_channels(out, channels) if channels != mc else out
-    out = np.empty((height, width, mc), np.uint8)
-    row_codes = (codes[r * cols : (r + 1) * cols] for r in range(rows))
-    r = 0
-    pending = []
-    for tiles in _run_batched(model.decode_tiles, row_codes, progress):
-        pending.append(tiles)
-        buffered = sum(len(t) for t in pending)
-        while buffered >= cols and r < rows:
-            block = np.concatenate(pending)
-            row, rest = block[:cols], block[cols:]
-            strip = row.swapaxes(0, 1).reshape(th, cols * tw, mc)
-            y = r * th
-            out[y : y + th] = strip[: min(th, height - y), :width]
-            r += 1
-            pending, buffered = [rest], len(rest)
-    return to_channels(out, channels) if channels != mc else out
+    """The (height, width, channels) uint8 image of per-tile codes, by the model's layout."""
+    out = model.layout.decode(model, codes, height, width, progress)
+    return to_channels(out, channels) if channels != model.tile_shape[2] else out
 
 
 DEFAULT_MAX_PIXELS = 2 * 89_478_485  # Pillow's decompression-bomb limit, about 179 MP

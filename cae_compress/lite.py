@@ -27,7 +27,7 @@ from cae_compress._quiet import quiet_stderr
 from cae_compress.coder import Tables
 from cae_compress.errors import CaeError
 from cae_compress.pixels import from_model_range, to_model_range
-from cae_compress.runtime import header_name
+from cae_compress.runtime import header_name, layout_of
 
 
 def lite_paths(keras_path: str | Path) -> tuple[Path, Path, Path]:
@@ -95,6 +95,7 @@ class LiteModel:
             self.tables = Tables(meta["entropy"]) if "entropy" in meta else None
         except (OSError, ValueError, KeyError, CaeError) as exc:
             raise CaeError(f"{meta_path}: unreadable LiteRT model description ({exc})") from None
+        self.layout = layout_of(self.arch)
         self.name = header_name(name)
         self.code_length = int(np.prod(self.code_shape))
         threads = threads or os.cpu_count() or 1

@@ -1,7 +1,8 @@
 """Models for inference: tiles in, codes out, and back, behind one small interface.
 
 The codec only needs ``name``, ``fingerprint``, ``tile_shape``,
-``code_length``, ``encode_tiles(uint8 tiles) -> float32 codes`` and
+``code_length``, ``layout`` (how the model cuts an image:
+``cae_compress.layouts``), ``encode_tiles(uint8 tiles) -> float32 codes`` and
 ``decode_tiles(codes) -> uint8 tiles``.  :class:`KerasModel` provides them on
 top of a trained :class:`cae_compress.models.CAE` with TensorFlow;
 :class:`cae_compress.lite.LiteModel` with LiteRT, without TensorFlow.
@@ -19,6 +20,13 @@ NAME_BYTES = 24  # the .cae header keeps this many bytes of the model name
 def header_name(name: str) -> str:
     """A model's name as the .cae header stores it: ASCII, at most :data:`NAME_BYTES` bytes."""
     return name.encode("ascii", "replace")[:NAME_BYTES].decode("ascii")
+
+
+def layout_of(arch: str):
+    """The layout (``cae_compress.layouts``) of an architecture, by its coding in the registry."""
+    from cae_compress import layouts, registry
+
+    return layouts.for_coding(registry.get(arch).coding)
 
 
 class KerasModel:
@@ -40,6 +48,7 @@ class KerasModel:
         self.code_length = cae.code_length
         self.value_range = cae.value_range
         self.tables = tables
+        self.layout = layout_of(cae.arch)
 
     backend = "tensorflow"
 

@@ -52,6 +52,21 @@ def default_model_name() -> str | None:
     return next((n for n in PREFERRED_DEFAULTS if n in names), None)
 
 
+def family(dataset: str = "cifar10") -> list[str]:
+    """The shipped dense-code models of ``dataset`` (``cifar10-32``, ``cifar10-64``, ...), shortest code first."""
+    names = [n for n in shipped_models() if n.startswith(dataset + "-") and n[len(dataset) + 1 :].isdigit()]
+    return sorted(names, key=lambda n: int(n[len(dataset) + 1 :]))
+
+
+def family_model(dataset: str, code_length: int) -> str:
+    """The shipped ``<dataset>-<code_length>`` model, or one clear error naming the code lengths that ship."""
+    name = f"{dataset}-{code_length}"
+    if name not in shipped_models():
+        have = ", ".join(n[len(dataset) + 1 :] for n in family(dataset)) or "none"
+        raise CaeError(f"--code-length {code_length}: no shipped model {name} (code lengths shipped: {have})")
+    return name
+
+
 def rate_models() -> list[str]:
     """Shipped rate models, smallest files first: ``rate-q1``, ``rate-q2``, ..."""
     names = [n for n in shipped_models() if n.startswith(RATE_PREFIX) and n[len(RATE_PREFIX) :].isdigit()]

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from cae_compress import codec, zoo
+from cae_compress import codec, layouts, zoo
 from cae_compress import format as fmt
 from cae_compress.coder import Tables, decode_symbols, encode_symbols
 from cae_compress.errors import CaeError
@@ -74,15 +74,15 @@ def test_windows_leave_no_seams(rate_model_path, monkeypatch):
     img = smooth_images(1, 200, seed=10)[0][:, :150]
     whole_codes, _ = codec.encode_codes(model, img)
     whole = codec.reconstruct(model, img)
-    monkeypatch.setattr(codec, "WINDOW", 5)  # 40-pixel windows: 5x4 of them, every seam inside the image
+    monkeypatch.setattr(layouts, "WINDOW", 5)  # 40-pixel windows: 5x4 of them, every seam inside the image
     tiled_codes, _ = codec.encode_codes(model, img)
     np.testing.assert_allclose(tiled_codes, whole_codes, atol=1e-4)
     assert np.abs(codec.reconstruct(model, img).astype(int) - whole).max() <= 1
 
 
 def test_windows_cover_each_side():
-    assert codec._windows(10, 4, 2) == [(0, 4, 0, 6), (4, 8, 2, 10), (8, 10, 6, 10)]
-    assert codec._windows(3, 64, 4) == [(0, 3, 0, 3)]
+    assert layouts._windows(10, 4, 2) == [(0, 4, 0, 6), (4, 8, 2, 10), (8, 10, 6, 10)]
+    assert layouts._windows(3, 64, 4) == [(0, 3, 0, 3)]
 
 
 def test_backends_decode_the_same_file_alike(rate_model_path):
