@@ -17,13 +17,25 @@ PRETRAINED_DIRS = (_HERE / "pretrained", _HERE.parent / "pretrained")
 
 
 def shipped_models() -> dict[str, Path]:
-    """Name -> ``.keras`` file of every shipped model found."""
+    """Name -> ``.keras`` path of every shipped model found.
+
+    A model shipped with its LiteRT files only (``NAME.lite.json`` and its
+    ``.tflite`` files, no ``NAME.keras``: the older rate models, to keep the
+    package small) is listed too; its ``.keras`` path does not exist, and it
+    runs on LiteRT alone.
+    """
     found = {}
     for d in PRETRAINED_DIRS:
         if d.is_dir():
-            for f in sorted(d.glob("*.keras")):
-                found.setdefault(f.stem, f)
+            stems = {f.stem for f in d.glob("*.keras")} | {f.name[: -len(".lite.json")] for f in d.glob("*.lite.json")}
+            for stem in sorted(stems):
+                found.setdefault(stem, d / f"{stem}.keras")
     return found
+
+
+def lite_only(name: str) -> bool:
+    """Whether the shipped model ``name`` ships without its ``.keras`` file (LiteRT only)."""
+    return not shipped_models()[name].is_file()
 
 
 # The default for `encode` when shipped: the best trade-off measured (see the README).
@@ -107,6 +119,8 @@ def _load_path(path: Path, name: str, backend: str):
         if arch.coding == "streams":
             return arch.load_runtime(path, name, "litert")
         return LiteModel(path, name)
+    if not path.is_file():
+        raise CaeError(f"{name}: shipped with its LiteRT files only (no {path.name}); --backend tensorflow, export and inspect are not available for it")
     require_tensorflow("--backend tensorflow" if backend == "tensorflow" else f"{path}: a model without LiteRT files")
     from cae_compress.lite import read_tables
     from cae_compress.models import load_model
