@@ -44,7 +44,8 @@ def test_round_trip_and_backends_agree(name):
         b = codec.decode(keras, data)
         assert a.shape == img.shape and np.abs(a.astype(int) - b).max() <= 1
     psnr = 10 * np.log10(255**2 / np.mean((a.astype(float) - img) ** 2))
-    assert psnr > 25  # a smooth image comes back well from any trained model
+    # a smooth image comes back well from any trained model; 64 floats per 32x32 tile (cifar10-64) is the coarsest
+    assert psnr > (20 if zoo.manifest(name).get("architecture") == "deep" else 25)
 
 
 def test_shipped_folder_stays_small():
