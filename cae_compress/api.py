@@ -73,11 +73,7 @@ def encode_files(
     if (quality is not None or bpp is not None) and not codec.has_streams(runtime):
         flag = "--quality" if quality is not None else "--bpp"
         raise CaeError(f"{flag} needs a model with a continuous quality (the default hyperprior model); '{runtime.name}' has none")
-    codec.check_effort(runtime, effort)
-    if effort and effort > 1:
-        from cae_compress.requires import require_tensorflow
-
-        require_tensorflow(f"--effort {effort}")
+    codec.check_effort(runtime, effort)  # before any work: the level, the model, TensorFlow
 
     def fit(pixels, label):
         """The file at --quality, or at the highest quality whose file fits the --bpp budget (bisection)."""

@@ -88,7 +88,7 @@ def has_streams(model) -> bool:
 
 
 def check_effort(model, effort: int | None) -> None:
-    """Refuse an ``--effort`` the model does not have (above 1: models with ``max_effort``, the hyperprior)."""
+    """Refuse an ``--effort`` the model does not have (above 1: models with ``max_effort``, the hyperprior), or without TensorFlow."""
     if effort is None or effort == 1:
         return
     top = getattr(model, "max_effort", 1)
@@ -96,6 +96,9 @@ def check_effort(model, effort: int | None) -> None:
         raise CaeError(f"--effort above 1 refines the codes of models with streams (the hyperprior); '{model.name}' has none")
     if not 1 <= effort <= top:
         raise CaeError(f"--effort must be between 1 and {top}, got {effort}")
+    from cae_compress.requires import require_tensorflow
+
+    require_tensorflow(f"--effort {effort}")
 
 
 def encode(model, pixels: np.ndarray, dtype: str = DEFAULT_DTYPE, compression: str = DEFAULT_COMPRESSION, progress=None, quality=None,

@@ -34,6 +34,7 @@ import numpy as np
 from cae_compress.entropy_models import gaussian
 from cae_compress.coder import Tables, decode_symbols, encode_symbols
 from cae_compress.errors import CaeError
+from cae_compress.layouts import spans
 
 STRIDE = 16
 PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
@@ -56,7 +57,7 @@ def quality_position(quality: float, anchors: int) -> tuple[int, float]:
 
 
 def _windows(n: int) -> list[tuple[int, int, int, int]]:
-    return [(a, min(n, a + WINDOW), max(0, a - MARGIN), min(n, a + WINDOW + MARGIN)) for a in range(0, n, WINDOW)]
+    return spans(n, WINDOW, MARGIN)
 
 
 class HyperpriorCodec:
@@ -288,6 +289,7 @@ class HyperpriorModel:
         self.tile_shape = (STRIDE, STRIDE, 3)
         self.code_length = self.codec.channels
         self.keras_path = None  # set by the loaders: where the Keras model is, for --effort
+        self.cae = None  # the Keras model: set by load_keras, or loaded by keras_model()
 
     max_effort = len(EFFORT_STEPS)
 
@@ -303,18 +305,16 @@ class HyperpriorModel:
 
     def keras_model(self):
         """The Keras model (TensorFlow), loaded on first use when this model runs on LiteRT."""
-        if getattr(self, "cae", None) is None:
+        if self.cae is None:
             from cae_compress.models import load_model
 
             self.cae = load_model(self.keras_path)
         return self.cae
 
     def _refiner(self, effort: int, on_step):
-        from cae_compress.requires import require_tensorflow
+        from cae_compress.codec import check_effort
 
-        if not 1 <= effort <= self.max_effort:
-            raise CaeError(f"--effort must be between 1 and {self.max_effort}, got {effort}")
-        require_tensorflow(f"--effort {effort}")
+        check_effort(self, effort)
         from cae_compress import refine
 
         cae, steps = self.keras_model(), EFFORT_STEPS[effort - 1]

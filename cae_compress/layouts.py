@@ -110,10 +110,17 @@ class Tiles:
 
 
 # ------------------------------------------------------------------------ windows
-def _windows(n: int, window: int | None = None, margin: int | None = None) -> list[tuple[int, int, int, int]]:
-    """(start, stop, context start, context stop) of each window along a side of ``n`` blocks."""
-    window, margin = window or WINDOW, MARGIN if margin is None else margin
+def spans(n: int, window: int, margin: int) -> list[tuple[int, int, int, int]]:
+    """(start, stop, context start, context stop) of each window of ``window`` positions, with ``margin`` of context, along a side of ``n``.
+
+    Also the hyperprior's windows (``cae_compress.hypercodec``, ``cae_compress.refine``).
+    """
     return [(a, min(n, a + window), max(0, a - margin), min(n, a + window + margin)) for a in range(0, n, window)]
+
+
+def _windows(n: int, window: int | None = None, margin: int | None = None) -> list[tuple[int, int, int, int]]:
+    """The rate models' windows along a side of ``n`` blocks (:data:`WINDOW`, :data:`MARGIN` unless given)."""
+    return spans(n, window or WINDOW, MARGIN if margin is None else margin)
 
 
 def _one(fn, x: np.ndarray, progress=None) -> np.ndarray:

@@ -28,10 +28,10 @@ import math
 import numpy as np
 
 from cae_compress._tf import tf
-import keras
 from keras import ops
 
 from cae_compress.hypercodec import MARGIN, STRIDE, WINDOW, quality_position
+from cae_compress.layouts import spans
 from cae_compress.models.hyperprior import HYPER_STRIDE, SCALE_MAX, SCALE_MIN, _gaussian_likelihood
 
 SURROGATES = ("ste", "sga")
@@ -73,17 +73,18 @@ class Refiner:
         self.tau0, self.tau_decay = tau0, tau_decay
         self._step = tf.function(self._step_fn)
 
+    def _round(self, v, tau):
+        """The rounding surrogate: straight-through, or SGA at temperature ``tau``."""
+        return _ste(v) if self.surrogate == "ste" else _sga(v, tau)
+
     def _loss(self, x, y, z, inverse_gain, lmbda, tau):
         cae = self.cae
-        if self.surrogate == "ste":
-            z_hat = _ste(z)
-        else:
-            z_hat = _sga(z, tau)
+        z_hat = self._round(z, tau)
         h, w = tf.shape(y)[1], tf.shape(y)[2]
         mean = cae.hyper_mean(z_hat, training=False)[:, :h, :w]
         log_scale = cae.hyper_scale(z_hat, training=False)[:, :h, :w]
         scale = ops.exp(ops.clip(log_scale, math.log(SCALE_MIN), math.log(SCALE_MAX)))
-        r = _ste(y - mean) if self.surrogate == "ste" else _sga(y - mean, tau)
+        r = self._round(y - mean, tau)
         x_hat = cae.decoder((r + mean) * inverse_gain, training=False)
         bits = -(tf.reduce_sum(tf.math.log(_gaussian_likelihood(r, scale))) + tf.reduce_sum(tf.math.log(cae.prior(z_hat)))) / math.log(2.0)
         pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
@@ -121,10 +122,6 @@ class Refiner:
         return np.asarray(y)[0], np.asarray(z)[0]
 
 
-def _windows(n: int) -> list[tuple[int, int, int, int]]:
-    return [(a, min(n, a + WINDOW), max(0, a - MARGIN), min(n, a + WINDOW + MARGIN)) for a in range(0, n, WINDOW)]
-
-
 def refine(cae, x: np.ndarray, y: np.ndarray, z: np.ndarray, inverse_gain: np.ndarray, lmbda: float, steps: int,
            lr: float = LEARNING_RATE, surrogate: str = SURROGATE, on_step=None, tau0: float = 0.5, tau_decay: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
     """Refined codes ``y`` (rows, cols, M) and hyper-codes ``z`` of the padded image ``x`` (float 0-1), window by window.
@@ -137,8 +134,8 @@ def refine(cae, x: np.ndarray, y: np.ndarray, z: np.ndarray, inverse_gain: np.nd
     y_out, z_out = y.copy(), z.copy()
     rows, cols, _ = y.shape
     hs = HYPER_STRIDE
-    for r0, r1, rl, rh in _windows(rows):
-        for c0, c1, cl, ch in _windows(cols):
+    for r0, r1, rl, rh in spans(rows, WINDOW, MARGIN):
+        for c0, c1, cl, ch in spans(cols, WINDOW, MARGIN):
             yw, zw = refiner.run(
                 x[rl * STRIDE : rh * STRIDE, cl * STRIDE : ch * STRIDE], y_out[rl:rh, cl:ch], z_out[rl // hs : rh // hs, cl // hs : ch // hs],
                 inverse_gain, lmbda, steps, lr, on_step=on_step,
