@@ -4,7 +4,7 @@ Importing the package is cheap: TensorFlow is imported only by the modules
 that need it (models, training, the TensorFlow inference path).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 import os as _os
 

@@ -19,7 +19,12 @@ What runs where:
 The analysis and synthesis run on windows of :data:`WINDOW` code positions
 with :data:`MARGIN` positions of context, which covers their receptive
 fields: the result is that of the whole image, with no seams, in bounded
-memory.
+memory.  The codes are entropy-coded in bands of :data:`BAND` hyper-code
+rows (full width, top to bottom), each band's means and scale indices
+derived from its hyper-codes with :data:`HYPER_MARGIN` rows of context, so
+the decoder holds a few bands of codes at a time, not the whole image's
+(files of release 0.2.0, whose 5-byte record says the codes were grouped by
+scale over the whole image, still decode the old way).
 """
 
 from __future__ import annotations
@@ -40,11 +45,15 @@ STRIDE = 16
 PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
 WINDOW = 48  # code positions per window side (768 pixels: a Kodak photo is one window, one network call)
 MARGIN = 4  # code positions of context around each window (64 pixels)
+HYPER_STRIDE = PAD // STRIDE  # code positions per hyper-code position along each side
+BAND = WINDOW // HYPER_STRIDE  # hyper-code rows per band of the code stream: a band is a row of synthesis windows
+HYPER_MARGIN = 3  # hyper-code rows of context for a band's means and scales (the hyper-synthesis sees < 3 rows either side)
 DEFAULT_QUALITY = 50
 # cae encode --effort 1-9: gradient steps of encode-time refinement per window (cae_compress.refine); 1 is a plain encode
 EFFORT_STEPS = (0, 10, 20, 30, 45, 60, 90, 130, 200)
 DEFAULT_EFFORT = 1
-RECORD = struct.Struct("<BI")  # quality, CRC-32 of the symbols
+RECORD = struct.Struct("<BIB")  # quality, CRC-32 of the symbols, band height in hyper-code rows
+WHOLE_RECORD = struct.Struct("<BI")  # release 0.2.0: quality, CRC-32; codes grouped by scale over the whole image
 
 
 def quality_position(quality: float, anchors: int) -> tuple[int, float]:
@@ -112,12 +121,15 @@ class HyperpriorCodec:
                     progress(1)
         return y
 
-    def _synthesis(self, y: np.ndarray, progress=None) -> np.ndarray:
-        rows, cols, _ = y.shape
-        out = np.empty((rows * STRIDE, cols * STRIDE, 3), np.uint8)
+    def _synthesis(self, y_rows, rows: int, progress=None) -> np.ndarray:
+        """The image of ``rows`` code rows; ``y_rows(a, b)`` gives the dequantized codes of rows a to b, asked in increasing order."""
+        out = None
         for r0, r1, rl, rh in _windows(rows):
-            for c0, c1, cl, ch in _windows(cols):
-                part = np.asarray(self.nets["synthesis"](y[None, rl:rh, cl:ch]))[0]
+            y = y_rows(rl, rh)
+            if out is None:
+                out = np.empty((rows * STRIDE, y.shape[1] * STRIDE, 3), np.uint8)
+            for c0, c1, cl, ch in _windows(y.shape[1]):
+                part = np.asarray(self.nets["synthesis"](y[None, :, cl:ch]))[0]
                 part = part[(r0 - rl) * STRIDE : (r1 - rl) * STRIDE, (c0 - cl) * STRIDE : (c1 - cl) * STRIDE]
                 out[r0 * STRIDE : r1 * STRIDE, c0 * STRIDE : c1 * STRIDE] = np.clip(np.rint(part * 255.0), 0, 255).astype(np.uint8)
                 if progress is not None:
@@ -129,6 +141,21 @@ class HyperpriorCodec:
         z_hat = z_symbols.astype(np.float32)
         mean = np.asarray(self.nets["hyper_mean"](z_hat[None]))[0]
         return mean, self.scale_net(z_symbols)
+
+    def _bands(self, z_symbols: np.ndarray, band: int):
+        """Per band of ``band`` hyper-code rows, top to bottom: (z0, z1, means, scale indices) of its code rows.
+
+        Each band's hyper-synthesis sees :data:`HYPER_MARGIN` rows of
+        hyper-codes beyond it, more than its receptive field, so the scale
+        indices are exactly those of the whole image.
+        """
+        zh = len(z_symbols)
+        for z0 in range(0, zh, band):
+            z1 = min(zh, z0 + band)
+            lo, hi = max(0, z0 - HYPER_MARGIN), min(zh, z1 + HYPER_MARGIN)
+            mean, index = self._hyper(z_symbols[lo:hi])
+            a, b = (z0 - lo) * HYPER_STRIDE, (z1 - lo) * HYPER_STRIDE
+            yield z0, z1, mean[a:b], index[a:b]
 
     # --------------------------------------------------------------- protocol
     def analyse(self, pixels: np.ndarray, quality: float = DEFAULT_QUALITY, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,58 +179,76 @@ class HyperpriorCodec:
             y, z = refine(x, y, z, quality)
         return self.code(y, z, quality)
 
-    def code(self, y: np.ndarray, z: np.ndarray, quality: float) -> tuple[list[bytes], bytes]:
-        """Round and entropy-code codes ``y`` and hyper-codes ``z``: the streams and the record."""
+    def code(self, y: np.ndarray, z: np.ndarray, quality: float, band: int = BAND) -> tuple[list[bytes], bytes]:
+        """Round and entropy-code codes ``y`` and hyper-codes ``z``, in bands of ``band`` hyper-code rows: the streams and the record."""
+        import constriction
+
         z_symbols = self.z_tables.clamp(np.rint(z).reshape(-1, z.shape[-1])).reshape(z.shape).astype(np.int32)
-        mean, index = self._hyper(z_symbols)
-        limit = self.half_ranges[index]
-        symbols = np.clip(np.rint(y - mean), -limit, limit).astype(np.int32)
         z_stream = encode_symbols(z_symbols.reshape(-1, z.shape[-1]), self.z_tables)
-        y_stream = self._encode_codes(symbols, index)
-        record = RECORD.pack(int(round(quality)), _symbols_crc(z_symbols, symbols))
-        return [z_stream, y_stream], record
+        crc = _crc(z_symbols)
+        enc = constriction.stream.queue.RangeEncoder()
+        for z0, z1, mean, index in self._bands(z_symbols, band):
+            limit = self.half_ranges[index]
+            symbols = np.clip(np.rint(y[z0 * HYPER_STRIDE : z1 * HYPER_STRIDE] - mean), -limit, limit).astype(np.int32)
+            self._encode_codes(enc, symbols, index)
+            crc = _crc(symbols, crc)
+        record = RECORD.pack(int(round(quality)), crc, band)
+        return [z_stream, enc.get_compressed().astype("<u4").tobytes()], record
 
     def decompress(self, streams: list[bytes], record: bytes, height: int, width: int, label: str = "<input>", progress=None) -> np.ndarray:
-        """The (height, width, 3) uint8 image of the streams and record made by :meth:`compress`."""
-        if len(streams) != 2 or len(record) != RECORD.size:
+        """The (height, width, 3) uint8 image of the streams and record made by :meth:`compress` (or by release 0.2.0)."""
+        if len(streams) != 2 or len(record) not in (RECORD.size, WHOLE_RECORD.size):
             raise CaeError(f"{label}: a hyperprior file holds 2 streams and a {RECORD.size}-byte record")
-        quality, crc = RECORD.unpack(record)
+        if len(record) == RECORD.size:
+            quality, crc, band = RECORD.unpack(record)
+            if band == 0:
+                raise CaeError(f"{label}: corrupt record (band height 0)")
+        else:
+            (quality, crc), band = WHOLE_RECORD.unpack(record), None
         if quality > 100:
             raise CaeError(f"{label}: quality {quality} is out of range")
         ph, pw = -(-height // PAD) * PAD, -(-width // PAD) * PAD
         zh, zw = ph // PAD, pw // PAD
         z_symbols = decode_symbols(streams[0], zh * zw, self.z_tables, label).reshape(zh, zw, -1)
-        mean, index = self._hyper(z_symbols)
-        symbols = self._decode_codes(streams[1], index, label)
-        if _symbols_crc(z_symbols, symbols) != crc:
-            raise CaeError(f"{label}: decoded symbols fail their checksum (corrupt file, or a decoder that differs from the encoder)")
+        dec = self._decoder(streams[1], label)
         _, inverse = self._gains(quality)
-        y_hat = (symbols.astype(np.float32) + mean) * inverse
-        return self._synthesis(y_hat, progress)[:height, :width]
+        if band is None:  # 0.2.0: every symbol at once
+            mean, index = self._hyper(z_symbols)
+            symbols = self._decode_codes(dec, index, label)
+            checked = _crc(symbols, _crc(z_symbols))
+            y_hat = (symbols.astype(np.float32) + mean) * inverse
+            image = self._synthesis(lambda a, b: y_hat[a:b], ph // STRIDE, progress)
+        else:
+            rows = _BandRows(self, dec, z_symbols, band, inverse, label)
+            image = self._synthesis(rows, ph // STRIDE, progress)
+            rows.finish()
+            checked = rows.crc
+        if checked != crc:
+            raise CaeError(f"{label}: decoded symbols fail their checksum (corrupt file, or a decoder that differs from the encoder)")
+        return image[:height, :width]
 
     def reconstruct(self, pixels: np.ndarray, quality: float = DEFAULT_QUALITY) -> np.ndarray:
         streams, record = self.compress(pixels, quality)
         return self.decompress(streams, record, pixels.shape[0], pixels.shape[1])
 
     # ----------------------------------------------------------- entropy coding
-    def _encode_codes(self, symbols: np.ndarray, index: np.ndarray) -> bytes:
+    def _encode_codes(self, enc, symbols: np.ndarray, index: np.ndarray) -> None:
         """Range-code the symbols level by level (all values of scale level 0 first, in raster order, ...)."""
-        import constriction
-
-        enc = constriction.stream.queue.RangeEncoder()
         flat_s, flat_i = symbols.reshape(-1), index.reshape(-1)
         models = self._models_by_level()
         for level in np.unique(flat_i):
             chosen = flat_s[flat_i == level] + self.half_ranges[level]
             enc.encode(np.ascontiguousarray(chosen, np.int32), models[level])
-        return enc.get_compressed().astype("<u4").tobytes()
 
-    def _decode_codes(self, data: bytes, index: np.ndarray, label: str) -> np.ndarray:
+    def _decoder(self, data: bytes, label: str):
         import constriction
 
         if len(data) % 4:
             raise CaeError(f"{label}: corrupt entropy-coded payload (length {len(data)} is not a multiple of 4)")
-        dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, "<u4").astype(np.uint32))
+        return constriction.stream.queue.RangeDecoder(np.frombuffer(data, "<u4").astype(np.uint32))
+
+    def _decode_codes(self, dec, index: np.ndarray, label: str) -> np.ndarray:
+        """The symbols of scale indices ``index``, coded as :meth:`_encode_codes` does."""
         flat_i = index.reshape(-1)
         out = np.empty(flat_i.shape, np.int32)
         models = self._models_by_level()
@@ -216,8 +261,47 @@ class HyperpriorCodec:
         return out.reshape(index.shape)
 
 
-def _symbols_crc(z_symbols: np.ndarray, symbols: np.ndarray) -> int:
-    crc = zlib.crc32(np.ascontiguousarray(z_symbols, "<i4").tobytes())
+class _BandRows:
+    """Dequantized code rows of a banded stream, decoded band by band as the synthesis asks for them.
+
+    Rows are asked in increasing order; bands wholly above the rows last
+    asked are dropped, so a few bands are held at a time.
+    """
+
+    def __init__(self, codec: HyperpriorCodec, dec, z_symbols: np.ndarray, band: int, inverse_gain: np.ndarray, label: str):
+        self.codec, self.dec, self.inverse_gain, self.label = codec, dec, inverse_gain, label
+        self.crc = _crc(z_symbols)
+        self.bands = codec._bands(z_symbols, band)
+        self.held: list[tuple[int, np.ndarray]] = []  # (first code row, dequantized rows)
+        self.end = 0  # code rows decoded so far
+
+    def _next(self) -> bool:
+        step = next(self.bands, None)
+        if step is None:
+            return False
+        z0, z1, mean, index = step
+        symbols = self.codec._decode_codes(self.dec, index, self.label)
+        self.crc = _crc(symbols, self.crc)
+        self.held.append((z0 * HYPER_STRIDE, (symbols.astype(np.float32) + mean) * self.inverse_gain))
+        self.end = z1 * HYPER_STRIDE
+        return True
+
+    def __call__(self, a: int, b: int) -> np.ndarray:
+        while self.end < b and self._next():
+            pass
+        self.held = [(r, y) for r, y in self.held if r + len(y) > a]
+        start = self.held[0][0]
+        rows = self.held[0][1] if len(self.held) == 1 else np.concatenate([y for _, y in self.held])
+        return rows[a - start : b - start]
+
+    def finish(self) -> None:
+        """Decode any band the synthesis did not need (none, for a well-formed file), so the checksum covers every symbol."""
+        while self._next():
+            pass
+
+
+def _crc(symbols: np.ndarray, crc: int = 0) -> int:
+    """CRC-32 of int32 symbols (LE, raster order), continuing ``crc``."""
     return zlib.crc32(np.ascontiguousarray(symbols, "<i4").tobytes(), crc) & 0xFFFFFFFF
 
 

@@ -34,6 +34,18 @@ def test_every_release_and_format_version_is_covered():
     assert {1, 2, 3} <= versions
     assert {e["model"] for e in INDEX.values() if e["release"] == "0.1.0"} >= {f"rate-q{q}" for q in range(1, 6)} | {"tiny-dense"}
     assert {e["model"] for e in INDEX.values() if e["release"] == "0.2.0"} >= {"hyperprior"}
+    assert {e["model"] for e in INDEX.values() if e["release"] == "0.3.0"} >= {"hyperprior", "cifar10-64", "cifar10-128", "cifar10-256"}
+
+
+def test_hyperprior_files_of_both_code_layouts_are_kept():
+    """0.2.0 coded the codes of the whole image at once (5-byte record); 0.3.0 codes them in bands, and its tall file has several."""
+    from cae_compress import format as fmt, hypercodec
+
+    old = fmt.unpack_streams((GOLDEN / "0.2.0-hyperprior.cae").read_bytes())[1]
+    new = fmt.unpack_streams((GOLDEN / "0.3.0-hyperprior-tall.cae").read_bytes())[1]
+    assert len(old) == hypercodec.WHOLE_RECORD.size and len(new) == hypercodec.RECORD.size
+    band_rows = hypercodec.RECORD.unpack(new)[2] * hypercodec.PAD
+    assert INDEX["0.3.0-hyperprior-tall.cae"]["shape"][0] > band_rows
 
 
 @pytest.mark.parametrize("name", sorted(INDEX))

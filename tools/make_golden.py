@@ -27,6 +27,15 @@ def _sample(h, w, y0=40, x0=60):
         return np.asarray(im.convert("RGB"))[y0 : y0 + h, x0 : x0 + w].copy()
 
 
+def _tall() -> np.ndarray:
+    """A 1024x40 strip (a 40-pixel column of the sample, stacked four times, every other one upside down): more than one band of a hyperprior file."""
+    strip = _sample(256, 40, 0, 170)
+    return np.concatenate([strip, strip[::-1], strip, strip[::-1]])
+
+
+TALL_SOURCE = "cae_compress/assets/sample.png columns 170-209, all rows, stacked 4 times (every other one upside down): 1024x40"
+
+
 def main(release: str, only: list[str]) -> None:
     from cae_compress import codec, zoo
 
@@ -39,20 +48,21 @@ def main(release: str, only: list[str]) -> None:
         jobs.append(("tiny-dense", tiny))
     if only:
         jobs = [(name, path) for name, path in jobs if name in only]
-    for name, path in jobs:
-        fname = f"{release}-{name}.cae"
+    shipped = zoo.shipped_models()
+    jobs = [(f"{release}-{name}.cae", name, path, _sample(37, 45), "cae_compress/assets/sample.png rows 40-76, columns 60-104") for name, path in jobs]
+    jobs += [(f"{release}-{name}-tall.cae", name, path, _tall(), TALL_SOURCE) for _, name, path, _, _ in jobs if zoo.load(model_path=path).arch == "hyperprior"]
+    for fname, name, path, pixels, source in jobs:
         if fname in index:
             continue
         model = zoo.load(model_path=path, backend="litert")
-        pixels = _sample(37, 45)
         data = codec.encode(model, pixels)
         decoded = codec.decode(model, data)
         (GOLDEN / fname).write_bytes(data)
         index[fname] = {
-            "release": release, "model": name, "model_path": None if name in zoo.shipped_models() else tiny.name,
+            "release": release, "model": name, "model_path": None if name in shipped else tiny.name,
             "version": data[4], "bytes": len(data), "shape": list(decoded.shape),
             "decoded_sha256": hashlib.sha256(np.ascontiguousarray(decoded).tobytes()).hexdigest(),
-            "source": "cae_compress/assets/sample.png rows 40-76, columns 60-104",
+            "source": source,
         }
         print(fname, len(data), data[4])
     index_path.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
