@@ -254,7 +254,7 @@ def _enlarge(scales: tuple[int, ...], seed: int):
 
 def train_pipeline(
     dataset: Dataset, value_range, batch_size: int, seed: int, cache: bool = False, shard: bool = False,
-    shuffle_tiles: int = SHUFFLE_TILES, scales: tuple[int, ...] = (1,),
+    shuffle_tiles: int = SHUFFLE_TILES, scales: tuple[int, ...] = (1,), flip: bool = False,
 ):
     """Training batches (x, x), reshuffled every epoch.
 
@@ -264,7 +264,8 @@ def train_pipeline(
     folder; ``cache`` keeps the decoded crops' source images in memory after
     the first epoch (faster, but no longer bounded).  ``scales`` other than
     ``(1,)`` enlarge each tile by a random one of those factors and crop it
-    back (:func:`_enlarge`).
+    back (:func:`_enlarge`); ``flip`` mirrors each tile left to right with
+    probability 1/2 (twice the distinct tiles of a small data set).
     """
     import math
     import os
@@ -306,6 +307,8 @@ def train_pipeline(
         ds = ds.unbatch().shuffle(shuffle_tiles, seed=seed, reshuffle_each_iteration=True)
     if tuple(scales) != (1,):
         ds = ds.map(_enlarge(tuple(scales), seed), num_parallel_calls=os.cpu_count() or 1, deterministic=True)
+    if flip:
+        ds = ds.map(lambda x: tf.image.random_flip_left_right(x, seed=seed), num_parallel_calls=os.cpu_count() or 1, deterministic=True)
     ds = ds.batch(batch_size).map(_scale(value_range)).prefetch(2)
     ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(dataset.train_size / batch_size)))
     return ds.with_options(_options(shard))

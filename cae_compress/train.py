@@ -64,6 +64,7 @@ class TrainConfig:
     cache: bool = False
     lmbda: float = 100.0
     scales: tuple[int, ...] = (1,)
+    flip: bool = False
     cosine: bool = False
     init_from: str | None = None
 
@@ -368,7 +369,7 @@ def train(
             model.compile(optimizer=_optimizer(config, steps), loss=reconstruction_loss(model.loss_scale), metrics=pixel_metrics(model.value_range))
 
     shard = config.strategy == "multi-worker"
-    train_ds = train_pipeline(dataset, model.value_range, config.batch_size, config.seed, cache=config.cache, shard=shard, scales=config.scales)
+    train_ds = train_pipeline(dataset, model.value_range, config.batch_size, config.seed, cache=config.cache, shard=shard, scales=config.scales, flip=config.flip)
     x_val = to_model_range(dataset.x_val, model.value_range)
     val_ds = eval_pipeline(dataset.x_val, model.value_range, max(config.batch_size, 256), shard=shard)
 

@@ -150,6 +150,21 @@ def test_enlarged_crops_are_smoother_tiles_of_the_same_size(tiny_npz):
     assert roughness(big) < roughness(plain) / 2  # 4x enlarged noise is much smoother than noise
 
 
+def test_flip_mirrors_about_half_the_tiles_and_nothing_else(tiny_npz):
+    """--flip: every tile comes out as itself or its mirror image, and both happen."""
+    from cae_compress.data import train_pipeline
+
+    ds = load_dataset(str(tiny_npz))
+    rng = np.random.default_rng(1)
+    noisy = ds.__class__(**{**ds.__dict__, "x_train": rng.integers(0, 256, ds.x_train.shape, dtype=np.uint8)})
+    originals = {t.tobytes(): i for i, t in enumerate(noisy.x_train)}
+    mirrored = {t[:, ::-1].tobytes(): i for i, t in enumerate(noisy.x_train)}
+    tiles = np.concatenate([x.numpy() for x, _ in train_pipeline(noisy, (0.0, 255.0), 64, 0, flip=True)])
+    kinds = [("same" if t.tobytes() in originals else "mirror" if t.tobytes() in mirrored else "other") for t in np.rint(tiles).astype(np.uint8)]
+    assert len(kinds) == len(noisy.x_train) and "other" not in kinds
+    assert 0.3 < kinds.count("mirror") / len(kinds) < 0.7
+
+
 def test_scales_flag_is_checked(tiny_npz):
     from cae_compress.train import TrainConfig
 
