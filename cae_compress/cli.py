@@ -139,7 +139,7 @@ def encode(
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="0-100, higher is better (default 50, about 0.5 bpp on photos); the hyperprior model."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the highest quality whose file fits in this many bits per pixel."),
     code_length: Optional[int] = typer.Option(None, "--code-length", "-c", help="Pick the shipped dense-code model cifar10-N (fixed-length float codes, for small images and for learning; see 'cae models')."),
-    effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; see the README's table). The hyperprior model."),
+    effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow). Measured on Kodak, 2 cores: 1 is a plain encode, 5 about 4 % smaller files at 10 s per photo, 9 about 10 % smaller at 45 s (the README's table). The hyperprior model."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every image under it; -o FOLDER mirrors its tree; a summary line at the end."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
