@@ -41,7 +41,7 @@ from cae_compress.coder import Tables, decode_symbols, encode_symbols
 from cae_compress.errors import CaeError
 from cae_compress.layouts import spans
 
-STRIDE = 16
+STRIDE = 16  # pixels per code position along each side
 PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
 WINDOW = 48  # code positions per window side (768 pixels: a Kodak photo is one window, one network call)
 MARGIN = 4  # code positions of context around each window (64 pixels)
@@ -121,14 +121,12 @@ class HyperpriorCodec:
                     progress(1)
         return y
 
-    def _synthesis(self, y_rows, rows: int, progress=None) -> np.ndarray:
-        """The image of ``rows`` code rows; ``y_rows(a, b)`` gives the dequantized codes of rows a to b, asked in increasing order."""
-        out = None
+    def _synthesis(self, y_rows, rows: int, cols: int, progress=None) -> np.ndarray:
+        """The image of ``rows`` x ``cols`` code positions; ``y_rows(a, b)`` gives the dequantized codes of rows a to b, asked in increasing order."""
+        out = np.empty((rows * STRIDE, cols * STRIDE, 3), np.uint8)
         for r0, r1, rl, rh in _windows(rows):
             y = y_rows(rl, rh)
-            if out is None:
-                out = np.empty((rows * STRIDE, y.shape[1] * STRIDE, 3), np.uint8)
-            for c0, c1, cl, ch in _windows(y.shape[1]):
+            for c0, c1, cl, ch in _windows(cols):
                 part = np.asarray(self.nets["synthesis"](y[None, :, cl:ch]))[0]
                 part = part[(r0 - rl) * STRIDE : (r1 - rl) * STRIDE, (c0 - cl) * STRIDE : (c1 - cl) * STRIDE]
                 out[r0 * STRIDE : r1 * STRIDE, c0 * STRIDE : c1 * STRIDE] = np.clip(np.rint(part * 255.0), 0, 255).astype(np.uint8)
@@ -199,31 +197,22 @@ class HyperpriorCodec:
         """The (height, width, 3) uint8 image of the streams and record made by :meth:`compress` (or by release 0.2.0)."""
         if len(streams) != 2 or len(record) not in (RECORD.size, WHOLE_RECORD.size):
             raise CaeError(f"{label}: a hyperprior file holds 2 streams and a {RECORD.size}-byte record")
+        ph, pw = -(-height // PAD) * PAD, -(-width // PAD) * PAD
+        zh, zw = ph // PAD, pw // PAD
         if len(record) == RECORD.size:
             quality, crc, band = RECORD.unpack(record)
             if band == 0:
                 raise CaeError(f"{label}: corrupt record (band height 0)")
-        else:
-            (quality, crc), band = WHOLE_RECORD.unpack(record), None
+        else:  # 0.2.0: the codes of the whole image grouped by scale, that is, one band of every hyper-code row
+            (quality, crc), band = WHOLE_RECORD.unpack(record), zh
         if quality > 100:
             raise CaeError(f"{label}: quality {quality} is out of range")
-        ph, pw = -(-height // PAD) * PAD, -(-width // PAD) * PAD
-        zh, zw = ph // PAD, pw // PAD
         z_symbols = decode_symbols(streams[0], zh * zw, self.z_tables, label).reshape(zh, zw, -1)
-        dec = self._decoder(streams[1], label)
         _, inverse = self._gains(quality)
-        if band is None:  # 0.2.0: every symbol at once
-            mean, index = self._hyper(z_symbols)
-            symbols = self._decode_codes(dec, index, label)
-            checked = _crc(symbols, _crc(z_symbols))
-            y_hat = (symbols.astype(np.float32) + mean) * inverse
-            image = self._synthesis(lambda a, b: y_hat[a:b], ph // STRIDE, progress)
-        else:
-            rows = _BandRows(self, dec, z_symbols, band, inverse, label)
-            image = self._synthesis(rows, ph // STRIDE, progress)
-            rows.finish()
-            checked = rows.crc
-        if checked != crc:
+        rows = _BandRows(self, self._decoder(streams[1], label), z_symbols, band, inverse, label)
+        image = self._synthesis(rows, ph // STRIDE, pw // STRIDE, progress)
+        rows.finish()
+        if rows.crc != crc:
             raise CaeError(f"{label}: decoded symbols fail their checksum (corrupt file, or a decoder that differs from the encoder)")
         return image[:height, :width]
 

@@ -30,9 +30,9 @@ import numpy as np
 from cae_compress._tf import tf
 from keras import ops
 
-from cae_compress.hypercodec import MARGIN, STRIDE, WINDOW, quality_position
+from cae_compress.hypercodec import HYPER_STRIDE, MARGIN, STRIDE, WINDOW, quality_position
 from cae_compress.layouts import spans
-from cae_compress.models.hyperprior import HYPER_STRIDE, SCALE_MAX, SCALE_MIN, _gaussian_likelihood
+from cae_compress.models.hyperprior import SCALE_MAX, SCALE_MIN, _gaussian_likelihood
 
 SURROGATES = ("ste", "sga")
 SURROGATE = "sga"  # measured against ste: see the README's effort table

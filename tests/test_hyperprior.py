@@ -155,7 +155,7 @@ def test_band_scale_indices_are_exactly_the_whole_images(tiny_hyperprior):
     assert len(np.unique(index)) > 3
 
 
-def test_banded_stream_decodes_band_by_band_to_the_whole_images_pixels(shipped):
+def test_banded_stream_decodes_band_by_band_to_the_whole_images_pixels(shipped, monkeypatch):
     """A tall image coded in one-row bands decodes (checksum held) with a few bands in memory, to the pixels of a one-band file."""
     c = shipped.codec
     img = _photo_like(1700, 70, seed=4)
@@ -171,11 +171,9 @@ def test_banded_stream_decodes_band_by_band_to_the_whole_images_pixels(shipped):
         held.append(sum(len(r) for _, r in self.held))
         return out
 
-    hypercodec._BandRows.__call__ = spy
-    try:
-        banded = c.decompress(streams, record, *img.shape[:2])
-    finally:
-        hypercodec._BandRows.__call__ = real_call
+    monkeypatch.setattr(hypercodec._BandRows, "__call__", spy)
+    banded = c.decompress(streams, record, *img.shape[:2])
+    monkeypatch.undo()
     whole = c.decompress(one_streams, one_record, *img.shape[:2])
     assert banded.shape == img.shape and np.abs(banded.astype(int) - whole.astype(int)).max() <= 1
     assert psnr(banded, img) > 30

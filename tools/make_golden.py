@@ -49,22 +49,24 @@ def main(release: str, only: list[str]) -> None:
     if only:
         jobs = [(name, path) for name, path in jobs if name in only]
     shipped = zoo.shipped_models()
-    jobs = [(f"{release}-{name}.cae", name, path, _sample(37, 45), "cae_compress/assets/sample.png rows 40-76, columns 60-104") for name, path in jobs]
-    jobs += [(f"{release}-{name}-tall.cae", name, path, _tall(), TALL_SOURCE) for _, name, path, _, _ in jobs if zoo.load(model_path=path).arch == "hyperprior"]
-    for fname, name, path, pixels, source in jobs:
-        if fname in index:
-            continue
+    for name, path in jobs:
         model = zoo.load(model_path=path, backend="litert")
-        data = codec.encode(model, pixels)
-        decoded = codec.decode(model, data)
-        (GOLDEN / fname).write_bytes(data)
-        index[fname] = {
-            "release": release, "model": name, "model_path": None if name in shipped else tiny.name,
-            "version": data[4], "bytes": len(data), "shape": list(decoded.shape),
-            "decoded_sha256": hashlib.sha256(np.ascontiguousarray(decoded).tobytes()).hexdigest(),
-            "source": source,
-        }
-        print(fname, len(data), data[4])
+        files = [(f"{release}-{name}.cae", _sample(37, 45), "cae_compress/assets/sample.png rows 40-76, columns 60-104")]
+        if model.arch == "hyperprior":
+            files.append((f"{release}-{name}-tall.cae", _tall(), TALL_SOURCE))
+        for fname, pixels, source in files:
+            if fname in index:
+                continue
+            data = codec.encode(model, pixels)
+            decoded = codec.decode(model, data)
+            (GOLDEN / fname).write_bytes(data)
+            index[fname] = {
+                "release": release, "model": name, "model_path": None if name in shipped else tiny.name,
+                "version": data[4], "bytes": len(data), "shape": list(decoded.shape),
+                "decoded_sha256": hashlib.sha256(np.ascontiguousarray(decoded).tobytes()).hexdigest(),
+                "source": source,
+            }
+            print(fname, len(data), data[4])
     index_path.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
 
 

@@ -39,12 +39,11 @@ import keras
 from keras import layers, ops
 
 from cae_compress.entropy_models.factorized import FactorizedPrior
+from cae_compress.hypercodec import HYPER_STRIDE, STRIDE  # the geometry, shared with the TensorFlow-free codec
 from cae_compress.layers import GDN
 from cae_compress.models import RateDistortionCAE
 
 N, M, S = 128, 192, 96  # transform width, code channels, width of the scale branch
-STRIDE = 16  # pixels per code position along each side
-HYPER_STRIDE = 4  # code positions per hyper-code position along each side
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)  # rate anchors: lambda of each gain pair
 SCALE_MIN, SCALE_MAX = 0.11, 256.0
 
