@@ -83,6 +83,7 @@ def train(
     lmbda: float = typer.Option(100.0, "--lmbda", help="factorized: the loss is MSE (0-255 scale) + lmbda * bits per pixel; larger gives smaller files."),
     scales: str = typer.Option("1", "--scales", help="Enlarge each training tile by a random one of these factors (bicubic) and crop it back, e.g. 1,2,3,4: thumbnails that look like large photos."),
     flip: bool = typer.Option(False, "--flip", help="Mirror each training tile left to right with probability 1/2."),
+    loss: str = typer.Option("mse", "--loss", help="Fixed-length code models: mse, or psnr (minus each image's PSNR: trains for the mean per-image PSNR that cae bench reports)."),
     init_from: Optional[str] = typer.Option(None, "--init-from", help="Start from the weights of this model (same architecture), e.g. to train another --lmbda."),
     l2_penalty: float = typer.Option(0.0, "--l2-penalty", help="L2 weight decay on the kernels (single-layer: encoding convolution only)."),
     l1_code: float = typer.Option(0.0, "--l1-code", help="L1 sparsity penalty on the code (dense and deep models)."),
@@ -108,7 +109,7 @@ def train(
         optimizer=optimizer, learning_rate=learning_rate, lr_decay=lr_decay, l2_penalty=l2_penalty, l1_code=l1_code,
         grayscale=grayscale, tile_size=tile_size, val_split=val_split, seed=seed, device=device,
         strategy=strategy, cache=cache, lmbda=lmbda, cosine=cosine, init_from=init_from, scales=int_list(scales, "--scales"),
-        flip=flip,
+        flip=flip, loss=loss,
     )
     if not resume:
         config.validate()  # before TensorFlow loads: bad flags fail fast

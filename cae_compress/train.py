@@ -38,6 +38,7 @@ from cae_compress.metrics import reconstruction_metrics
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 DEVICES = ("auto", "cpu", "gpu")
+LOSSES = ("mse", "psnr")  # see cae_compress.models.reconstruction_loss
 
 
 @dataclass
@@ -67,6 +68,7 @@ class TrainConfig:
     flip: bool = False
     cosine: bool = False
     init_from: str | None = None
+    loss: str = "mse"
 
     @property
     def rate(self) -> bool:
@@ -84,6 +86,10 @@ class TrainConfig:
             raise CaeError(f"--scales takes positive integers, got {','.join(map(str, self.scales)) or 'nothing'}")
         if not self.lmbda > 0:
             raise CaeError(f"--lmbda must be positive, got {self.lmbda}")
+        if self.loss not in LOSSES:
+            raise CaeError(f"unknown loss '{self.loss}' (choose from: {', '.join(LOSSES)})")
+        if self.loss != "mse" and self.rate:
+            raise CaeError(f"--loss {self.loss} is for fixed-length code models; '{self.model}' trains on distortion + lambda * rate")
         if self.init_from is not None and not Path(self.init_from).exists():
             raise CaeError(f"--init-from {self.init_from}: no such model file")
         if self.code_length <= 0:
@@ -366,7 +372,7 @@ def train(
         if config.rate:  # the model's own train_step computes distortion + lambda * rate
             model.compile(optimizer=_optimizer(config, steps))
         else:
-            model.compile(optimizer=_optimizer(config, steps), loss=reconstruction_loss(model.loss_scale), metrics=pixel_metrics(model.value_range))
+            model.compile(optimizer=_optimizer(config, steps), loss=reconstruction_loss(model.loss_scale, config.loss, model.value_range), metrics=pixel_metrics(model.value_range))
 
     shard = config.strategy == "multi-worker"
     train_ds = train_pipeline(dataset, model.value_range, config.batch_size, config.seed, cache=config.cache, shard=shard, scales=config.scales, flip=config.flip)

@@ -136,3 +136,28 @@ def test_init_from_starts_from_those_weights(tiny_npz, tmp_path):
     assert len(seen) == len(start) and all(np.array_equal(a, b) for a, b in zip(seen, start))
     with pytest.raises(CaeError, match="not the same architecture"):
         train(TrainConfig(**{**config, "code_length": 9}, init_from=str(first.run_dir / "model.keras")), run_dir=tmp_path / "c", quiet=True)
+
+
+def test_psnr_loss_is_minus_each_images_psnr_and_training_raises_it(tiny_npz, tmp_path):
+    from cae_compress.models import reconstruction_loss
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (3, 8, 8, 3)).astype("float32")
+    y = np.clip(x + rng.normal(0, [[[[0.01]]], [[[0.05]]], [[[0.2]]]], x.shape), 0, 1).astype("float32")
+    per_image = 10 * np.log10(1 / np.mean((x - y) ** 2, axis=(1, 2, 3)))
+    assert np.allclose(np.asarray(reconstruction_loss(1.0, "psnr")(x, y)), -per_image, atol=1e-3)
+    assert np.allclose(np.asarray(reconstruction_loss(0.5, "psnr", (-1, 1))(2 * x - 1, 2 * y - 1)), -per_image, atol=1e-3)
+    result = train(_config(tiny_npz, model="single-layer", loss="psnr", epochs=3), run_dir=tmp_path / "run", quiet=True)
+    assert result.history["val_loss"][-1] < result.history["val_loss"][0]
+    assert np.allclose(result.history["val_loss"], -np.asarray(result.history["val_psnr"]), atol=0.01)  # val_loss is minus the mean PSNR
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["loss"] == "psnr"
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(loss="ssim"), "unknown loss 'ssim' (choose from: mse, psnr)"),
+    (dict(loss="psnr", model="hyperprior"), "--loss psnr is for fixed-length code models"),
+])
+def test_bad_loss_is_refused(tiny_npz, kw, message):
+    with pytest.raises(CaeError) as err:
+        _config(tiny_npz, **kw).validate()
+    assert message in err.value.message

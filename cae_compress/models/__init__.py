@@ -13,6 +13,8 @@ and :func:`from_model_range` convert uint8 pixels both ways.
 
 from __future__ import annotations
 
+import math
+
 import hashlib
 from pathlib import Path
 
@@ -154,11 +156,31 @@ def build_model(
 
 
 # ------------------------------------------------------------------------ losses
-def reconstruction_loss(loss_scale: float):
-    """Per-example mean squared error times ``loss_scale`` (0.5 gives the published MSE/2)."""
+def reconstruction_loss(loss_scale: float, kind: str = "mse", value_range=(0.0, 1.0)):
+    """The per-example training loss of a fixed-length code model.
+
+    ``mse``: mean squared error times ``loss_scale`` (0.5 gives the published
+    MSE/2).  ``psnr``: minus the image's PSNR in dB (pixels on the model's
+    ``value_range``), so that the batch mean is minus the mean per-image PSNR,
+    the number ``cae bench`` reports: it weighs an error on a smooth image
+    more than the same error on a busy one.
+    """
+    peak = float(value_range[1] - value_range[0]) ** 2
+
+    def mse(y_true, y_pred):
+        return ops.mean(ops.square(y_true - y_pred), axis=tuple(range(1, len(y_pred.shape))))
+
+    if kind == "psnr":
+        def loss(y_true, y_pred):
+            return (10.0 / math.log(10.0)) * ops.log(mse(y_true, y_pred) / peak + 1e-10)
+
+        loss.__name__ = "neg_psnr"
+        return loss
+    if kind != "mse":
+        raise ValueError(f"unknown loss {kind!r}")
 
     def loss(y_true, y_pred):
-        return loss_scale * ops.mean(ops.square(y_true - y_pred), axis=tuple(range(1, len(y_pred.shape))))
+        return loss_scale * mse(y_true, y_pred)
 
     loss.__name__ = "mse_half" if loss_scale == 0.5 else "mse"
     return loss
