@@ -426,15 +426,32 @@ def load_lite(keras_path: str | Path, name: str, fingerprint: bytes, threads: in
 
     from cae_compress.lite import _Runner
 
+    from cae_compress.lite import lite_paths, tail_path
+
     threads = threads or os.cpu_count() or 1
-    files = lite_files(keras_path)
-    missing = [str(p) for p in files.values() if not p.is_file()]
+    files = {net: [path] for net, path in lite_files(keras_path).items()}
+    meta = json.loads(lite_paths(keras_path)[2].read_text())
+    if "encoder" in meta.get("parts", {}):  # an int8 head and a float tail (see lite_export.export_lite)
+        files["analysis"].append(tail_path(files["analysis"][0]))
+    missing = [str(p) for paths in files.values() for p in paths if not p.is_file()]
     if missing:
         raise CaeError(f"{keras_path}: LiteRT files missing ({', '.join(missing)}); run 'cae export --model-path {keras_path}'")
-    nets = {net: _Lazy(lambda path=path: _Runner(path, threads)) for net, path in files.items()}
+    nets = {net: _Lazy(lambda paths=paths: _Chain([_Runner(p, threads) for p in paths])) for net, paths in files.items()}
     model = HyperpriorModel(name, fingerprint, nets, load_params(params_path(keras_path)), "litert")
     model.keras_path = Path(keras_path)
     return model
+
+
+class _Chain:
+    """LiteRT networks run one after the other (a network exported as several files)."""
+
+    def __init__(self, runners):
+        self.runners = runners
+
+    def __call__(self, x):
+        for run in self.runners:
+            x = run(x)
+        return x
 
 
 class _Lazy:

@@ -37,6 +37,11 @@ def lite_paths(keras_path: str | Path) -> tuple[Path, Path, Path]:
     return Path(f"{stem}.encoder.tflite"), Path(f"{stem}.decoder.tflite"), Path(f"{stem}.lite.json")
 
 
+def tail_path(path: Path) -> Path:
+    """The float tail of a network whose head ``path`` runs on int8 (``NAME.encoder.tflite`` -> ``NAME.encoder.tail.tflite``)."""
+    return path.with_name(path.name.removesuffix(".tflite") + ".tail.tflite")
+
+
 def has_lite(keras_path: str | Path) -> bool:
     return all(p.is_file() for p in lite_paths(keras_path))
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cae_compress._quiet import quiet_stderr
-from cae_compress.lite import lite_paths
+from cae_compress.lite import lite_paths, tail_path
 
 
 def _subpixel_kernel(kernel: np.ndarray, stride: int) -> np.ndarray:
@@ -102,27 +102,107 @@ def _without_transposed_convolutions(model):
     return keras.Model(inputs, x)
 
 
-def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
-    """Convert ``cae``'s encoder and decoder to LiteRT files beside ``keras_path``."""
+def _gdn_as_convolutions(model):
+    """The same function with each GDN's matrix product written as a 1x1 convolution.
+
+    Keras exports ``x^2 @ gamma`` as reshapes around a fully connected op,
+    with shapes computed at run time, which keeps that part of the graph off
+    XNNPACK's int8 kernels; ``sqrt(conv1x1(x^2) + beta)`` is the same sum.
+    """
+    import keras
+
     from cae_compress._tf import tf
+    from cae_compress.layers import GDN
+
+    if not any(isinstance(layer, GDN) for layer in model.layers):
+        return model
+    x = inputs = keras.Input(model.input_shape[1:])
+    pending = []
+    for layer in model.layers[1:]:
+        if not isinstance(layer, GDN):
+            x = layer(x)
+            continue
+        beta, gamma = (np.asarray(w, np.float32) for w in layer.get_weights())
+        conv = keras.layers.Conv2D(gamma.shape[1], 1)
+        norm = conv(keras.layers.Lambda(lambda t: tf.square(t))(x))
+        pending.append((conv, [np.square(gamma)[None, None], np.square(beta) + np.float32(1e-6)]))
+        if layer.inverse:
+            x = keras.layers.Lambda(lambda a: a[0] * tf.sqrt(a[1]))([x, norm])
+        else:
+            x = keras.layers.Lambda(lambda a: a[0] * tf.math.rsqrt(a[1]))([x, norm])
+    for conv, weights in pending:
+        conv.set_weights(weights)
+    return keras.Model(inputs, x)
+
+
+def _split(model, after: str):
+    """A chain of layers cut after the layer named ``after``: (head, tail), two models whose composition is ``model``."""
+    import keras
+
+    names = [layer.name for layer in model.layers]
+    if after not in names:
+        raise ValueError(f"no layer {after!r} in {model.name}")
+    cut = names.index(after) + 1
+    x = head_in = keras.Input(model.input_shape[1:])
+    for layer in model.layers[1:cut]:
+        x = layer(x)
+    head = keras.Model(head_in, x)
+    x = tail_in = keras.Input(head.output_shape[1:])
+    for layer in model.layers[cut:]:
+        x = layer(x)
+    return head, keras.Model(tail_in, x)
+
+
+def _convert(model, int8: bool = False) -> bytes:
+    """LiteRT bytes of a Keras model: float32 arithmetic, or int8 (weights per channel, activations quantized per call)."""
+    from cae_compress._tf import tf
+
+    if int8:
+        model = _gdn_as_convolutions(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(_without_transposed_convolutions(model))
+    if int8:
+        # dynamic-range quantization: XNNPACK runs these convolutions on int8 (per-channel weights, each input
+        # quantized with its own range when it comes); several times faster than float32 on CPUs with int8 dot products
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif _float16_exact(model):
+        # weights stored as float16 (half the file) and widened to float32 at load: the same numbers as the
+        # Keras model, whose weights are float16 values already (see hyperprior.round_weights_to_float16)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    with quiet_stderr(), contextlib.redirect_stdout(io.StringIO()):  # the converter prints its plan
+        return converter.convert()
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
+    """Convert ``cae``'s encoder and decoder to LiteRT files beside ``keras_path``.
+
+    A model with an ``int8_head`` (network -> last layer of its int8 part,
+    e.g. the hyperprior's analysis) gets that network as two files: the head
+    quantized to int8 and the rest in float, run one after the other
+    (``NAME.lite.json`` lists them under ``parts``).
+    """
     from cae_compress.models import fingerprint
 
     enc_path, dec_path, meta_path = lite_paths(keras_path)
     graphs = [(cae.encoder, enc_path), (cae.decoder, dec_path)]
     if hasattr(cae, "lite_graphs"):  # a model with more networks than an encoder and a decoder (the hyperprior)
         graphs += cae.lite_graphs(keras_path)
+    int8_head = getattr(cae, "int8_head", {})
+    parts = {}
     for sub, path in graphs:
-        converter = tf.lite.TFLiteConverter.from_keras_model(_without_transposed_convolutions(sub))
-        if _float16_exact(sub):
-            # weights stored as float16 (half the file) and widened to float32 at load: the same numbers as the
-            # Keras model, whose weights are float16 values already (see hyperprior.round_weights_to_float16)
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        with quiet_stderr(), contextlib.redirect_stdout(io.StringIO()):  # the converter prints its plan
-            data = converter.convert()
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        if sub.name in int8_head:
+            head, tail = _split(sub, int8_head[sub.name])
+            _write(path, _convert(head, int8=True))
+            _write(tail_path(path), _convert(tail))
+            parts[sub.name] = [path.name, tail_path(path).name]
+        else:
+            _write(path, _convert(sub))
     meta = {
         "arch": cae.arch,
         "tile_shape": list(cae.tile_shape),
@@ -130,6 +210,8 @@ def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
         "value_range": list(cae.value_range),
         "fingerprint": fingerprint(cae).hex(),
     }
+    if parts:
+        meta["parts"] = parts
     from cae_compress import registry
 
     coding = registry.get(cae.arch).coding

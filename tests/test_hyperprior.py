@@ -125,6 +125,47 @@ def test_round_trip_on_both_backends_gives_the_same_symbols(tiny_hyperprior):
             assert a.shape == img.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
+def _int8_tensors(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return sum(t["dtype"] == np.int8 for t in Interpreter(model_path=str(path)).get_tensor_details())
+
+
+def test_litert_analysis_is_an_int8_head_and_a_float_tail(tiny_hyperprior):
+    import json
+
+    from cae_compress.lite import lite_paths, tail_path
+
+    enc, dec, meta = lite_paths(tiny_hyperprior)
+    assert json.loads(meta.read_text())["parts"] == {"encoder": [enc.name, tail_path(enc).name]}
+    assert _int8_tensors(enc) > 0  # the head runs on int8 weights
+    assert _int8_tensors(tail_path(enc)) == 0 and _int8_tensors(dec) == 0  # the rest of the analysis and the synthesis stay float
+
+
+def test_files_of_either_encoder_decode_to_identical_symbols_with_either_decoder(tiny_hyperprior, monkeypatch):
+    """The int8 analysis (LiteRT) and the float one (TensorFlow) make slightly different codes; a file of either is decoded to the same symbols by both."""
+    from cae_compress import hypercodec
+
+    lite = zoo.load(model_path=tiny_hyperprior, backend="litert")
+    keras_model = zoo.load(model_path=tiny_hyperprior, backend="tensorflow")
+    seen = []
+    original = hypercodec.HyperpriorCodec._decode_codes
+    monkeypatch.setattr(hypercodec.HyperpriorCodec, "_decode_codes", lambda self, *a: seen.append(original(self, *a)) or seen[-1])
+    img = _photo_like(70, 90)
+    symbols = {}
+    for enc_name, enc in (("int8", lite), ("float", keras_model)):
+        data = codec.encode(enc, img, quality=80)
+        for dec_name, dec in (("int8", lite), ("float", keras_model)):
+            seen.clear()
+            codec.decode(dec, data)
+            symbols[enc_name, dec_name] = np.concatenate([s.ravel() for s in seen])
+    for enc_name in ("int8", "float"):
+        assert np.array_equal(symbols[enc_name, "int8"], symbols[enc_name, "float"])
+    a, b = symbols["int8", "int8"], symbols["float", "float"]
+    assert a.size == b.size and np.count_nonzero(a) > 0.1 * a.size
+    assert 0.9 < np.mean(a == b) < 1  # the two analyses differ, a little
+
+
 def test_a_flipped_symbol_is_one_clear_error(tiny_hyperprior):
     model = zoo.load(model_path=tiny_hyperprior)
     data = codec.encode(model, _photo_like(64, 64), quality=60)

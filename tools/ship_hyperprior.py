@@ -52,7 +52,7 @@ def main() -> None:
     args = p.parse_args()
     from cae_compress import hypercodec
     from cae_compress.models.hyperprior import LAMBDAS, build_hyperprior_model, load_torch_export, round_weights_to_float16
-    from cae_compress.lite import lite_paths
+    from cae_compress.lite import lite_paths, tail_path
     from cae_compress.lite_export import export_lite
     from cae_compress.models import load_model, save_model
 
@@ -65,7 +65,7 @@ def main() -> None:
         save_model(model, path)
         export_lite(load_model(path), path)
     model = load_model(path)
-    beside = [*lite_paths(path), *hypercodec.lite_files(path).values(), hypercodec.params_path(path)]
+    beside = [*lite_paths(path), *hypercodec.lite_files(path).values(), tail_path(lite_paths(path)[0]), hypercodec.params_path(path)]
     manifest = {
         "name": "hyperprior",
         "architecture": "hyperprior",
@@ -81,7 +81,7 @@ def main() -> None:
         "loss": "lambda * 255^2 * MSE + bpp, lambda drawn per image from the anchors; Adam lr 5e-4 cosine to 1e-5, gradient norm clipped at 1",
         "lambdas": list(LAMBDAS),
         "default_quality": hypercodec.DEFAULT_QUALITY,
-        "weights": "float16 values (kept as float32 in .keras; LiteRT files store float16)",
+        "weights": "float16 values (kept as float32 in .keras; LiteRT files store float16, except the analysis up to gdn_1: int8 weights, run on int8 (hyperprior.encoder.tflite), then float (hyperprior.encoder.tail.tflite))",
         "test": {"dataset": "kodak (24 photos), quality 50, real file sizes", "psnr": args.kodak_psnr, "bpp": args.kodak_bpp},
         "sha256": sha(path),
         "sha256_lite": {f.name: sha(f) for f in beside},
