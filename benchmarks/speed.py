@@ -1,17 +1,22 @@
-"""Speed of cae against Pillow, whole process and in-process; a table for the README.
+"""Speed and memory of cae against Pillow's codecs, whole process and in process: the README's speed table.
 
-    python benchmarks/speed.py --model-path MODEL [--images ../shared/data/kodak] [--runs 5]
+    python benchmarks/speed.py [--model hyperprior | --model-path M] [--images ../shared/data/kodak] [--runs 5]
 
-Whole process (median of --runs runs, on the first image):
-  * ``cae encode IMG`` and ``cae decode IMG.cae``, against a Python process that
-    opens the same PNG with Pillow and saves it as JPEG (quality 75);
-  * ``cae --help``.
-In-process (all images, each codec warmed up first): megapixels per second of
-``codec.encode`` / ``codec.decode`` with the LiteRT path and the TensorFlow
-path, against Pillow's JPEG encode/decode of the same images.
+Two photos: the first of ``--images`` (a Kodak photo, 768x512) and a
+12-megapixel one (4000x3000) made from it by Lanczos enlargement, as a phone
+photo stands in here.  For each:
 
-Ratios are against the Pillow baseline measured in the same run; nothing here
-is a test, so a slow machine fails nothing.
+* whole process (median of ``--runs``; peak resident memory of the process,
+  median too): ``cae encode`` and ``cae decode`` (to PNG), beside Python
+  processes that do the same with Pillow: encode the PNG as JPEG (quality
+  75), WebP (quality 75, method 4) and AVIF (quality 75, speed 6), and
+  decode each of those to PNG;
+* in process (best of 3, after a warm-up): megapixels per second of
+  ``codec.encode`` / ``codec.decode`` on LiteRT, beside Pillow's WebP;
+
+and ``cae --help``.  Ratios are against Pillow measured in the same run:
+cae encode / WebP encode, cae decode / WebP decode to PNG, and (Kodak) cae
+decode / JPEG encode.  Nothing here is a test: a slow machine fails nothing.
 """
 
 from __future__ import annotations
@@ -30,101 +35,125 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _median_seconds(cmd: list[str], runs: int, cwd: str) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+PILLOW = {  # name: (encode script, file suffix); every decode is "open, save PNG"
+    "JPEG q75": ("Image.open('img.png').save('img.jpg', quality=75)", "jpg"),
+    "WebP q75 m4": ("Image.open('img.png').save('img.webp', quality=75, method=4)", "webp"),
+    "AVIF q75 s6": ("Image.open('img.png').save('img.avif', quality=75, speed=6)", "avif"),
+}
 
 
-def whole_process(model_path: str, image: Path, runs: int) -> list[tuple[str, float, str]]:
-    cae = shutil.which("cae") or f"{sys.executable} -m cae_compress"
-    cae = cae.split()
-    py = sys.executable
+def _process(cmd: list[str], cwd: str) -> tuple[float, float]:
+    """Seconds and peak resident memory (MB) of one process."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if proc.returncode:
+        sys.exit(f"{' '.join(cmd)} failed: {err.strip()[-500:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def _median(cmd: list[str], runs: int, cwd: str) -> tuple[float, float]:
+    results = [_process(cmd, cwd) for _ in range(runs)]
+    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
+
+
+def whole_process(model_args: list[str], image: Path, runs: int) -> dict[str, tuple[float, float]]:
+    cae = [shutil.which("cae")] if shutil.which("cae") else [sys.executable, "-m", "cae_compress"]
+    py = [sys.executable, "-c"]
+    out = {}
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(image, Path(tmp) / "img.png")
-        pillow = _median_seconds([py, "-c", "from PIL import Image; Image.open('img.png').save('img.jpg', quality=75)"], runs, tmp)
-        enc = _median_seconds([*cae, "encode", "img.png", "--model-path", model_path, "--force"], runs, tmp)
-        dec = _median_seconds([*cae, "decode", "img.cae", "--model-path", model_path, "--force"], runs, tmp)
-        enc_tf = _median_seconds([*cae, "encode", "img.png", "-o", "tf.cae", "--model-path", model_path, "--force", "--backend", "tensorflow"], max(1, runs // 2), tmp)
-        helps = _median_seconds([*cae, "--help"], runs, tmp)
-    return [
-        ("Pillow: open PNG, save JPEG (python process)", pillow, "1.0x"),
-        ("cae encode (LiteRT)", enc, f"{enc / pillow:.1f}x"),
-        ("cae decode (LiteRT)", dec, f"{dec / pillow:.1f}x"),
-        ("cae encode --backend tensorflow", enc_tf, f"{enc_tf / pillow:.1f}x"),
-        ("cae --help", helps, f"{helps / pillow:.1f}x"),
-    ]
+        for name, (script, suffix) in PILLOW.items():
+            out[f"Pillow {name} encode"] = _median([*py, f"from PIL import Image; {script}"], runs, tmp)
+            out[f"Pillow {name} decode to PNG"] = _median([*py, f"from PIL import Image; Image.open('img.{suffix}').save('out.png')"], runs, tmp)
+        out["cae encode"] = _median([*cae, "encode", "img.png", "-o", "img.cae", *model_args, "--force"], runs, tmp)
+        out["cae decode to PNG"] = _median([*cae, "decode", "img.cae", "-o", "out.png", *model_args, "--force"], runs, tmp)
+        out["cae --help"] = _median([*cae, "--help"], runs, tmp)
+    return out
 
 
-def _throughput(fn, items, pixels: int, repeats: int = 3) -> float:
-    fn(items[0])  # warm-up
+def _throughput(fn, item, pixels: int, repeats: int = 3) -> float:
+    fn(item)  # warm-up
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        for it in items:
-            fn(it)
+        fn(item)
         best = min(best, time.perf_counter() - t)
     return pixels / best / 1e6
 
 
-def in_process(model_path: str, images: list[np.ndarray]) -> list[tuple[str, float, float]]:
+def in_process(model, image: np.ndarray) -> dict[str, tuple[float, float]]:
     from PIL import Image
 
-    from cae_compress import codec, zoo
+    from cae_compress import codec
 
-    pixels = sum(im.shape[0] * im.shape[1] for im in images)
-    jpegs = []
-    for im in images:
-        buf = io.BytesIO()
-        Image.fromarray(im).save(buf, "JPEG", quality=75)
-        jpegs.append(buf.getvalue())
+    pixels = image.shape[0] * image.shape[1]
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "WEBP", quality=75, method=4)
+    webp = buf.getvalue()
+    data = codec.encode(model, image)
+    return {
+        "Pillow WebP q75 m4": (
+            _throughput(lambda im: Image.fromarray(im).save(io.BytesIO(), "WEBP", quality=75, method=4), image, pixels),
+            _throughput(lambda d: np.asarray(Image.open(io.BytesIO(d)).convert("RGB")), webp, pixels),
+        ),
+        f"cae {model.name} ({model.backend})": (
+            _throughput(lambda im: codec.encode(model, im), image, pixels),
+            _throughput(lambda d: codec.decode(model, d), data, pixels),
+        ),
+    }
 
-    def pil_encode(im):
-        Image.fromarray(im).save(io.BytesIO(), "JPEG", quality=75)
 
-    def pil_decode(data):
-        np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-    rows = [("Pillow JPEG q75", _throughput(pil_encode, images, pixels), _throughput(pil_decode, jpegs, pixels))]
-    for backend in ("litert", "tensorflow"):
-        model = zoo.load(model_path=model_path, backend=backend)
-        files = [codec.encode(model, im) for im in images]
-        rows.append((
-            f"cae {backend}",
-            _throughput(lambda im: codec.encode(model, im), images, pixels),
-            _throughput(lambda d: codec.decode(model, d), files, pixels),
-        ))
-    return rows
+def big_photo(source: Path, dest: Path, size=(4000, 3000)) -> Path:
+    """``source`` enlarged to ``size`` (Lanczos), made in a child process so this one stays small (see :func:`main`)."""
+    script = f"from PIL import Image; Image.open({str(source)!r}).convert('RGB').resize({size!r}, Image.LANCZOS).save({str(dest)!r}, compress_level=1)"
+    subprocess.run([sys.executable, "-c", script], check=True)
+    return dest
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model-path", required=True)
+    ap.add_argument("--model", default=None, help="a shipped model [default: the default model]")
+    ap.add_argument("--model-path", default=None)
     ap.add_argument("--images", default="../shared/data/kodak")
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    args.model_path = str(Path(args.model_path).resolve())  # the whole-process runs start in a temporary folder
+    from cae_compress import zoo
     from cae_compress.images import list_images, read_image
 
     files = list_images(args.images)
     if not files:
         sys.exit(f"no images in {args.images}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"images: {len(files)} from {args.images}; model: {args.model_path}\n")
-    print(f"### Whole process, {files[0].name} ({'x'.join(map(str, read_image(files[0]).shape[1::-1]))}), median of {args.runs}\n")
-    print("| command | seconds | vs Pillow |\n|---|---:|---:|")
-    for name, sec, ratio in whole_process(args.model_path, files[0], args.runs):
-        print(f"| {name} | {sec:.3f} | {ratio} |")
-    images = [read_image(f) for f in files]
-    images = [im if im.shape[-1] == 3 else np.repeat(im, 3, -1) for im in images]
-    print(f"\n### In-process throughput, {len(images)} images, best of 3\n")
-    print("| codec | encode MP/s | decode MP/s |\n|---|---:|---:|")
-    for name, enc, dec in in_process(args.model_path, images):
-        print(f"| {name} | {enc:.1f} | {dec:.1f} |")
+    if args.model_path:
+        args.model_path = str(Path(args.model_path).resolve())  # the whole-process runs start in a temporary folder
+        model_args = ["--model-path", args.model_path]
+    else:
+        model_args = ["--model", args.model] if args.model else []
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; model: {args.model_path or args.model or 'default'}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        photos = [("Kodak " + files[0].stem, files[0]), ("12 MP (4000x3000)", big_photo(files[0], Path(tmp) / "big.png"))]
+        # every process first, while this one is small: Linux counts a child's peak memory from the size of the
+        # process it was forked from, so a benchmark holding a model and a 12 MP image would inflate every number
+        results = [whole_process(model_args, path, args.runs) for _, path in photos]
+        model = zoo.load(args.model, model_path=args.model_path)
+        for (label, path), res in zip(photos, results):
+            image = read_image(path)
+            print(f"### {label}: whole process, median of {args.runs}\n")
+            print("| command | seconds | peak MB |\n|---|---:|---:|")
+            for name, (sec, mb) in res.items():
+                print(f"| {name} | {sec:.2f} | {mb:.0f} |")
+            enc, dec = res["cae encode"][0], res["cae decode to PNG"][0]
+            print(f"\ncae encode / WebP encode: {enc / res['Pillow WebP q75 m4 encode'][0]:.2f}x; "
+                  f"cae decode / WebP decode to PNG: {dec / res['Pillow WebP q75 m4 decode to PNG'][0]:.2f}x; "
+                  f"cae decode / JPEG encode: {dec / res['Pillow JPEG q75 encode'][0]:.2f}x\n")
+            print(f"In process, best of 3 (megapixels per second):\n\n| codec | encode MP/s | decode MP/s |\n|---|---:|---:|")
+            for name, (e, d) in in_process(model, image).items():
+                print(f"| {name} | {e:.2f} | {d:.2f} |")
+            print()
 
 
 if __name__ == "__main__":
