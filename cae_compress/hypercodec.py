@@ -412,32 +412,28 @@ def lite_files(keras_path: str | Path) -> dict[str, Path]:
 def load_runtime(keras_path: str | Path, name: str, backend: str) -> HyperpriorModel:
     """The registry's runtime loader: LiteRT (``litert``, TensorFlow-free) or Keras (``tensorflow``)."""
     if backend == "litert":
-        from cae_compress.lite import lite_paths
-
-        meta = json.loads(lite_paths(keras_path)[2].read_text())
-        return load_lite(keras_path, name, bytes.fromhex(meta["fingerprint"]))
+        return load_lite(keras_path, name)
     from cae_compress.models import load_model
 
     return load_keras(load_model(keras_path), keras_path, name)
 
 
-def load_lite(keras_path: str | Path, name: str, fingerprint: bytes, threads: int | None = None) -> HyperpriorModel:
+def load_lite(keras_path: str | Path, name: str, threads: int | None = None) -> HyperpriorModel:
+    """The LiteRT model beside ``keras_path``: its ``lite.json`` gives the fingerprint and any network stored in parts."""
     import os
 
-    from cae_compress.lite import _Runner
-
-    from cae_compress.lite import lite_paths, tail_path
+    from cae_compress.lite import _Runner, lite_paths
 
     threads = threads or os.cpu_count() or 1
-    files = {net: [path] for net, path in lite_files(keras_path).items()}
     meta = json.loads(lite_paths(keras_path)[2].read_text())
+    files = {net: [path] for net, path in lite_files(keras_path).items()}
     if "encoder" in meta.get("parts", {}):  # an int8 head and a float tail (see lite_export.export_lite)
-        files["analysis"].append(tail_path(files["analysis"][0]))
+        files["analysis"] = [files["analysis"][0].with_name(part) for part in meta["parts"]["encoder"]]
     missing = [str(p) for paths in files.values() for p in paths if not p.is_file()]
     if missing:
         raise CaeError(f"{keras_path}: LiteRT files missing ({', '.join(missing)}); run 'cae export --model-path {keras_path}'")
     nets = {net: _Lazy(lambda paths=paths: _Chain([_Runner(p, threads) for p in paths])) for net, paths in files.items()}
-    model = HyperpriorModel(name, fingerprint, nets, load_params(params_path(keras_path)), "litert")
+    model = HyperpriorModel(name, bytes.fromhex(meta["fingerprint"]), nets, load_params(params_path(keras_path)), "litert")
     model.keras_path = Path(keras_path)
     return model
 

@@ -15,6 +15,8 @@ class GDN(keras.layers.Layer):
     with a small floor so the division stays defined.
     """
 
+    FLOOR = 1e-6  # added to beta^2
+
     def __init__(self, inverse=False, **kwargs):
         super().__init__(**kwargs)
         self.inverse = bool(inverse)
@@ -25,7 +27,7 @@ class GDN(keras.layers.Layer):
         self.gamma = self.add_weight(name="gamma", shape=(c, c), initializer=keras.initializers.Identity(0.1))
 
     def call(self, x):
-        beta = ops.square(self.beta) + 1e-6
+        beta = ops.square(self.beta) + self.FLOOR
         gamma = ops.square(self.gamma)
         norm = ops.sqrt(ops.matmul(ops.square(x), gamma) + beta)  # a 1x1 convolution of x^2
         return x * norm if self.inverse else x / norm

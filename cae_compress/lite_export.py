@@ -125,7 +125,7 @@ def _gdn_as_convolutions(model):
         beta, gamma = (np.asarray(w, np.float32) for w in layer.get_weights())
         conv = keras.layers.Conv2D(gamma.shape[1], 1)
         norm = conv(keras.layers.Lambda(lambda t: tf.square(t))(x))
-        pending.append((conv, [np.square(gamma)[None, None], np.square(beta) + np.float32(1e-6)]))
+        pending.append((conv, [np.square(gamma)[None, None], np.square(beta) + np.float32(GDN.FLOOR)]))
         if layer.inverse:
             x = keras.layers.Lambda(lambda a: a[0] * tf.sqrt(a[1]))([x, norm])
         else:

@@ -13,9 +13,8 @@ and :func:`from_model_range` convert uint8 pixels both ways.
 
 from __future__ import annotations
 
-import math
-
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
