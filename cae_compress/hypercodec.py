@@ -16,10 +16,12 @@ What runs where:
   numpy and integers, stored in ``NAME.hyper.npz`` at export and the same for
   both backends, so the symbols and their tables never depend on the backend.
 
-The analysis and synthesis run on windows of :data:`WINDOW` code positions
-with :data:`MARGIN` positions of context, which covers their receptive
-fields: the result is that of the whole image, with no seams, in bounded
-memory.  The codes are entropy-coded in bands of :data:`BAND` hyper-code
+The analysis and synthesis run on windows of at most :data:`WINDOW` code
+positions a side, of nearly equal size, with :data:`MARGIN` positions of
+context, which covers their receptive fields: the synthesis gives the pixels
+of the whole image, bit for bit, with no seams, in memory bounded by the
+window (the analysis too, but for its int8 head on LiteRT, whose activations
+are quantized with one range per window).  The codes are entropy-coded in bands of :data:`BAND` hyper-code
 rows (full width, top to bottom), each band's means and scale indices
 derived from its hyper-codes with :data:`HYPER_MARGIN` rows of context, so
 the decoder holds a few bands of codes at a time, not the whole image's
@@ -39,14 +41,14 @@ import numpy as np
 from cae_compress.entropy_models import gaussian
 from cae_compress.coder import Tables, decode_symbols, encode_symbols
 from cae_compress.errors import CaeError
-from cae_compress.layouts import spans
+from cae_compress.layouts import even_spans
 
 STRIDE = 16  # pixels per code position along each side
 PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
-WINDOW = 48  # code positions per window side (768 pixels: a Kodak photo is one window, one network call)
-MARGIN = 4  # code positions of context around each window (64 pixels)
+WINDOW = 32  # code positions per window side at most (512 pixels; with margins, a synthesis window's buffers are ~240 MB)
+MARGIN = 2  # code positions of context around each window (32 pixels: the synthesis reaches 1.9 positions, the analysis 1.9)
 HYPER_STRIDE = PAD // STRIDE  # code positions per hyper-code position along each side
-BAND = WINDOW // HYPER_STRIDE  # hyper-code rows per band of the code stream: a band is a row of synthesis windows
+BAND = 12  # hyper-code rows per band of the code stream (48 code rows), written by the encoder into the record
 HYPER_MARGIN = 3  # hyper-code rows of context for a band's means and scales (the hyper-synthesis sees < 3 rows either side)
 DEFAULT_QUALITY = 50
 # cae encode --effort 1-9: gradient steps of encode-time refinement per window (cae_compress.refine); 1 is a plain encode
@@ -66,7 +68,7 @@ def quality_position(quality: float, anchors: int) -> tuple[int, float]:
 
 
 def _windows(n: int) -> list[tuple[int, int, int, int]]:
-    return spans(n, WINDOW, MARGIN)
+    return even_spans(n, WINDOW, MARGIN)
 
 
 class HyperpriorCodec:
@@ -373,8 +375,10 @@ class HyperpriorModel:
 
     def refine_steps(self, height: int, width: int, effort: int) -> int:
         """Gradient steps an encode at ``effort`` takes for an image of this size (for a progress bar)."""
+        from cae_compress.refine import WINDOW as REFINE_WINDOW
+
         rows, cols = -(-height // PAD) * PAD // STRIDE, -(-width // PAD) * PAD // STRIDE
-        return EFFORT_STEPS[effort - 1] * -(-rows // WINDOW) * -(-cols // WINDOW)
+        return EFFORT_STEPS[effort - 1] * -(-rows // REFINE_WINDOW) * -(-cols // REFINE_WINDOW)
 
     def keras_model(self):
         """The Keras model (TensorFlow), loaded on first use when this model runs on LiteRT."""

@@ -118,6 +118,18 @@ def spans(n: int, window: int, margin: int) -> list[tuple[int, int, int, int]]:
     return [(a, min(n, a + window), max(0, a - margin), min(n, a + window + margin)) for a in range(0, n, window)]
 
 
+def even_spans(n: int, window: int, margin: int) -> list[tuple[int, int, int, int]]:
+    """Like :func:`spans`, but with as few windows as ``window`` allows and all of nearly equal size (they differ by at most one).
+
+    The hyperprior's networks (``cae_compress.hypercodec``): a 188-row side in
+    windows of 32 is six of 31 or 32, not five of 32 and one of 28, so no
+    window is mostly margin.
+    """
+    k = -(-n // window)
+    cuts = [i * n // k for i in range(k + 1)]
+    return [(a, b, max(0, a - margin), min(n, b + margin)) for a, b in zip(cuts, cuts[1:])]
+
+
 def _windows(n: int, window: int | None = None, margin: int | None = None) -> list[tuple[int, int, int, int]]:
     """The rate models' windows along a side of ``n`` blocks (:data:`WINDOW`, :data:`MARGIN` unless given)."""
     return spans(n, window or WINDOW, MARGIN if margin is None else margin)

@@ -16,9 +16,10 @@ gradient through unchanged (straight-through); ``sga`` is stochastic
 Gumbel annealing (Yang et al. 2020): a soft, random choice between the two
 nearest integers whose temperature falls to hard rounding over the steps.
 
-Large images are refined window by window (the codec's windows and margins,
-:data:`cae_compress.hypercodec.WINDOW`), so memory stays bounded; each window
-keeps only the codes of its interior.
+Large images are refined window by window (:data:`WINDOW` code positions
+with :data:`MARGIN` of context, multiples of the hyper-code stride so that a
+window holds whole hyper-code positions), so memory stays bounded; each
+window keeps only the codes of its interior.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ import numpy as np
 from cae_compress._tf import tf
 from keras import ops
 
-from cae_compress.hypercodec import HYPER_STRIDE, MARGIN, STRIDE, WINDOW, quality_position
+from cae_compress.hypercodec import HYPER_STRIDE, STRIDE, quality_position
 from cae_compress.layouts import spans
 from cae_compress.models.hyperprior import SCALE_MAX, SCALE_MIN, _gaussian_likelihood
 
+WINDOW = 48  # code positions per refined window side
+MARGIN = 4  # code positions of context around each refined window
 SURROGATES = ("ste", "sga")
 SURROGATE = "sga"  # measured against ste: see the README's effort table
 LEARNING_RATE = 0.02  # Adam, decayed linearly to a tenth over the steps
