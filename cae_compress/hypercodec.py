@@ -111,11 +111,13 @@ class HyperpriorCodec:
         return self._models
 
     def _analysis(self, x: np.ndarray, progress=None) -> np.ndarray:
+        """Codes of the padded uint8 image ``x``, window by window (each window made float 0-1 only when it runs)."""
         rows, cols = x.shape[0] // STRIDE, x.shape[1] // STRIDE
         y = None
         for r0, r1, rl, rh in _windows(rows):
             for c0, c1, cl, ch in _windows(cols):
-                part = np.asarray(self.nets["analysis"](x[None, rl * STRIDE : rh * STRIDE, cl * STRIDE : ch * STRIDE]))[0]
+                window = x[None, rl * STRIDE : rh * STRIDE, cl * STRIDE : ch * STRIDE].astype(np.float32) / np.float32(255.0)
+                part = np.asarray(self.nets["analysis"](window))[0]
                 if y is None:
                     y = np.empty((rows, cols, part.shape[-1]), np.float32)
                 y[r0:r1, c0:c1] = part[r0 - rl : r1 - rl, c0 - cl : c1 - cl]
@@ -159,12 +161,13 @@ class HyperpriorCodec:
 
     # --------------------------------------------------------------- protocol
     def analyse(self, pixels: np.ndarray, quality: float = DEFAULT_QUALITY, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The padded image (float 0-1), its codes ``y`` (gained, not rounded) and hyper-codes ``z`` (not rounded)."""
+        """The padded image (uint8, edge pixels repeated), its codes ``y`` (gained, not rounded) and hyper-codes ``z`` (not rounded)."""
         h, w, _ = pixels.shape
         ph, pw = -(-h // PAD) * PAD, -(-w // PAD) * PAD
-        x = np.pad(pixels, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge").astype(np.float32) / np.float32(255.0)
+        x = np.pad(pixels, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
         gain, _ = self._gains(quality)
-        y = self._analysis(x, progress) * gain
+        y = self._analysis(x, progress)
+        y *= gain
         z = np.asarray(self.nets["hyper_analysis"](y[None]))[0]
         return x, y, z
 

@@ -127,7 +127,7 @@ class Refiner:
 
 def refine(cae, x: np.ndarray, y: np.ndarray, z: np.ndarray, inverse_gain: np.ndarray, lmbda: float, steps: int,
            lr: float = LEARNING_RATE, surrogate: str = SURROGATE, on_step=None, tau0: float = 0.5, tau_decay: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
-    """Refined codes ``y`` (rows, cols, M) and hyper-codes ``z`` of the padded image ``x`` (float 0-1), window by window.
+    """Refined codes ``y`` (rows, cols, M) and hyper-codes ``z`` of the padded image ``x`` (uint8), window by window.
 
     Window and margin sizes are multiples of the hyper-code stride, so every
     window holds whole hyper-code positions; each window refines its codes with
@@ -140,7 +140,7 @@ def refine(cae, x: np.ndarray, y: np.ndarray, z: np.ndarray, inverse_gain: np.nd
     for r0, r1, rl, rh in spans(rows, WINDOW, MARGIN):
         for c0, c1, cl, ch in spans(cols, WINDOW, MARGIN):
             yw, zw = refiner.run(
-                x[rl * STRIDE : rh * STRIDE, cl * STRIDE : ch * STRIDE], y_out[rl:rh, cl:ch], z_out[rl // hs : rh // hs, cl // hs : ch // hs],
+                x[rl * STRIDE : rh * STRIDE, cl * STRIDE : ch * STRIDE].astype(np.float32) / np.float32(255.0), y_out[rl:rh, cl:ch], z_out[rl // hs : rh // hs, cl // hs : ch // hs],
                 inverse_gain, lmbda, steps, lr, on_step=on_step,
             )
             y_out[r0:r1, c0:c1] = yw[r0 - rl : r1 - rl, c0 - cl : c1 - cl]

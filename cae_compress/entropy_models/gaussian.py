@@ -106,16 +106,21 @@ class IntegerScaleNet:
         x = np.asarray(z, np.float64)
         last = len(self.layers) - 1
         for i, (kernel, bias, up) in enumerate(self.layers):
-            acc = _conv_same(x, kernel) + bias
+            acc = _conv_same(x, kernel)
+            acc += bias  # in place from here on: the same operations, without full-size temporaries
             if up > 1:
                 acc = _depth_to_space(acc, up)
             if i == 0:
-                x = np.maximum(np.floor(acc * 2.0 ** (ACTIVATION_BITS - WEIGHT_BITS)), 0.0)
+                acc *= 2.0 ** (ACTIVATION_BITS - WEIGHT_BITS)
             elif i < last:
-                x = np.maximum(np.floor(acc * 2.0**-WEIGHT_BITS), 0.0)
+                acc *= 2.0**-WEIGHT_BITS
             else:
-                x = np.floor((acc + 2.0 ** (WEIGHT_BITS + ACTIVATION_BITS - 1)) * 2.0 ** -(WEIGHT_BITS + ACTIVATION_BITS))
-        return np.clip(x, 0, LEVELS - 1).astype(np.int32)
+                acc += 2.0 ** (WEIGHT_BITS + ACTIVATION_BITS - 1)
+                acc *= 2.0 ** -(WEIGHT_BITS + ACTIVATION_BITS)
+            x = np.floor(acc, out=acc)
+            if i < last:
+                np.maximum(x, 0.0, out=x)
+        return np.clip(x, 0, LEVELS - 1, out=x).astype(np.int32)
 
     @classmethod
     def from_float(cls, layers: list[tuple[np.ndarray, np.ndarray, int]]) -> "IntegerScaleNet":
