@@ -119,15 +119,23 @@ def spans(n: int, window: int, margin: int) -> list[tuple[int, int, int, int]]:
 
 
 def even_spans(n: int, window: int, margin: int) -> list[tuple[int, int, int, int]]:
-    """Like :func:`spans`, but with as few windows as ``window`` allows and all of nearly equal size (they differ by at most one).
+    """Like :func:`spans`, but with as few windows as ``window`` allows, all of nearly equal size, and contexts all of one size.
 
-    The hyperprior's networks (``cae_compress.hypercodec``): a 188-row side in
-    windows of 32 is six of 31 or 32, not five of 32 and one of 28, so no
-    window is mostly margin.
+    The windows differ by at most one position (a 188-row side in windows of
+    32 is six of 31 or 32, not five of 32 and one of 28, so no window is
+    mostly margin); each context is the window with ``margin`` either side,
+    shifted inward at the ends of the side so that every context has the same
+    length: a network runs every window at the same shape, and LiteRT sets
+    up its buffers once.  The hyperprior's networks (``cae_compress.hypercodec``).
     """
     k = -(-n // window)
+    size = min(n, -(-n // k) + 2 * margin)
     cuts = [i * n // k for i in range(k + 1)]
-    return [(a, b, max(0, a - margin), min(n, b + margin)) for a, b in zip(cuts, cuts[1:])]
+    out = []
+    for a, b in zip(cuts, cuts[1:]):
+        lo = min(max(0, a - margin), n - size)
+        out.append((a, b, lo, lo + size))
+    return out
 
 
 def _windows(n: int, window: int | None = None, margin: int | None = None) -> list[tuple[int, int, int, int]]:
