@@ -228,11 +228,13 @@ class HyperpriorCodec:
     # ----------------------------------------------------------- entropy coding
     def _encode_codes(self, enc, symbols: np.ndarray, index: np.ndarray) -> None:
         """Range-code the symbols level by level (all values of scale level 0 first, in raster order, ...)."""
-        flat_s, flat_i = symbols.reshape(-1), index.reshape(-1)
+        order, counts = _by_level(index)
+        chosen = symbols.reshape(-1)[order] + self.half_ranges[index.reshape(-1)[order]]
         models = self._models_by_level()
-        for level in np.unique(flat_i):
-            chosen = flat_s[flat_i == level] + self.half_ranges[level]
-            enc.encode(np.ascontiguousarray(chosen, np.int32), models[level])
+        start = 0
+        for level in np.flatnonzero(counts):
+            enc.encode(np.ascontiguousarray(chosen[start : start + counts[level]], np.int32), models[level])
+            start += counts[level]
 
     def _decoder(self, data: bytes, label: str):
         import constriction
@@ -243,16 +245,26 @@ class HyperpriorCodec:
 
     def _decode_codes(self, dec, index: np.ndarray, label: str) -> np.ndarray:
         """The symbols of scale indices ``index``, coded as :meth:`_encode_codes` does."""
-        flat_i = index.reshape(-1)
-        out = np.empty(flat_i.shape, np.int32)
+        order, counts = _by_level(index)
+        values = np.empty(order.shape, np.int32)
         models = self._models_by_level()
+        start = 0
         try:
-            for level in np.unique(flat_i):
-                where = flat_i == level
-                out[where] = np.asarray(dec.decode(models[level], int(where.sum())), np.int32) - self.half_ranges[level]
+            for level in np.flatnonzero(counts):
+                stop = start + counts[level]
+                values[start:stop] = np.asarray(dec.decode(models[level], int(counts[level])), np.int32) - self.half_ranges[level]
+                start = stop
         except Exception as exc:  # constriction raises on a stream that cannot be decoded
             raise CaeError(f"{label}: corrupt entropy-coded payload ({exc})") from None
+        out = np.empty(order.shape, np.int32)
+        out[order] = values
         return out.reshape(index.shape)
+
+
+def _by_level(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the scale indices sorted by level, raster order within a level (a stable sort), and the count of each level."""
+    flat = index.reshape(-1)
+    return np.argsort(flat, kind="stable"), np.bincount(flat, minlength=gaussian.LEVELS)
 
 
 class _BandRows:
