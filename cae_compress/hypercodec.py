@@ -16,9 +16,9 @@ What runs where:
   numpy and integers, stored in ``NAME.hyper.npz`` at export and the same for
   both backends, so the symbols and their tables never depend on the backend.
 
-The analysis and synthesis run on windows of at most :data:`WINDOW` code
-positions a side, of nearly equal size, with :data:`MARGIN` positions of
-context, which covers their receptive fields: the synthesis gives the pixels
+The analysis and synthesis run on windows of nearly equal size, each with
+:data:`MARGIN` positions of context and at most :data:`WINDOW_AREA` code
+positions in all (``layouts.window_grid``), which covers their receptive fields: the synthesis gives the pixels
 of the whole image, bit for bit, with no seams, in memory bounded by the
 window (the analysis too, but for its int8 head on LiteRT, whose activations
 are quantized with one range per window).  The codes are entropy-coded in bands of :data:`BAND` hyper-code
@@ -41,11 +41,11 @@ import numpy as np
 from cae_compress.entropy_models import gaussian
 from cae_compress.coder import Tables, decode_symbols, encode_symbols
 from cae_compress.errors import CaeError
-from cae_compress.layouts import even_spans
+from cae_compress.layouts import window_grid
 
 STRIDE = 16  # pixels per code position along each side
 PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
-WINDOW = 32  # code positions per window side at most (512 pixels; with margins, a synthesis window's buffers are ~240 MB)
+WINDOW_AREA = 600  # code positions per window with its context at most (e.g. 24x25: 384x400 pixels; the synthesis buffers ~110 MB)
 MARGIN = 2  # code positions of context around each window (32 pixels: the synthesis reaches 1.9 positions, the analysis 1.9)
 HYPER_STRIDE = PAD // STRIDE  # code positions per hyper-code position along each side
 BAND = 12  # hyper-code rows per band of the code stream (48 code rows), written by the encoder into the record
@@ -67,8 +67,8 @@ def quality_position(quality: float, anchors: int) -> tuple[int, float]:
     return k, t - k
 
 
-def _windows(n: int) -> list[tuple[int, int, int, int]]:
-    return even_spans(n, WINDOW, MARGIN)
+def _windows(rows: int, cols: int) -> tuple[list, list]:
+    return window_grid(rows, cols, WINDOW_AREA, MARGIN)
 
 
 class HyperpriorCodec:
@@ -114,8 +114,9 @@ class HyperpriorCodec:
         """Codes of the padded uint8 image ``x``, window by window (each window made float 0-1 only when it runs)."""
         rows, cols = x.shape[0] // STRIDE, x.shape[1] // STRIDE
         y = None
-        for r0, r1, rl, rh in _windows(rows):
-            for c0, c1, cl, ch in _windows(cols):
+        row_spans, col_spans = _windows(rows, cols)
+        for r0, r1, rl, rh in row_spans:
+            for c0, c1, cl, ch in col_spans:
                 window = x[None, rl * STRIDE : rh * STRIDE, cl * STRIDE : ch * STRIDE].astype(np.float32) / np.float32(255.0)
                 part = np.asarray(self.nets["analysis"](window))[0]
                 if y is None:
@@ -128,9 +129,10 @@ class HyperpriorCodec:
     def _synthesis(self, y_rows, rows: int, cols: int, progress=None) -> np.ndarray:
         """The image of ``rows`` x ``cols`` code positions; ``y_rows(a, b)`` gives the dequantized codes of rows a to b, asked in increasing order."""
         out = np.empty((rows * STRIDE, cols * STRIDE, 3), np.uint8)
-        for r0, r1, rl, rh in _windows(rows):
+        row_spans, col_spans = _windows(rows, cols)
+        for r0, r1, rl, rh in row_spans:
             y = y_rows(rl, rh)
-            for c0, c1, cl, ch in _windows(cols):
+            for c0, c1, cl, ch in col_spans:
                 part = np.asarray(self.nets["synthesis"](y[None, :, cl:ch]))[0]
                 part = part[(r0 - rl) * STRIDE : (r1 - rl) * STRIDE, (c0 - cl) * STRIDE : (c1 - cl) * STRIDE]
                 out[r0 * STRIDE : r1 * STRIDE, c0 * STRIDE : c1 * STRIDE] = np.clip(np.rint(part * 255.0), 0, 255).astype(np.uint8)

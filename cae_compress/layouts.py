@@ -118,24 +118,43 @@ def spans(n: int, window: int, margin: int) -> list[tuple[int, int, int, int]]:
     return [(a, min(n, a + window), max(0, a - margin), min(n, a + window + margin)) for a in range(0, n, window)]
 
 
-def even_spans(n: int, window: int, margin: int) -> list[tuple[int, int, int, int]]:
-    """Like :func:`spans`, but with as few windows as ``window`` allows, all of nearly equal size, and contexts all of one size.
+def even_spans(n: int, count: int, margin: int) -> list[tuple[int, int, int, int]]:
+    """Like :func:`spans`, but ``count`` windows of nearly equal size (they differ by at most one position) and contexts all of one size.
 
-    The windows differ by at most one position (a 188-row side in windows of
-    32 is six of 31 or 32, not five of 32 and one of 28, so no window is
-    mostly margin); each context is the window with ``margin`` either side,
-    shifted inward at the ends of the side so that every context has the same
-    length: a network runs every window at the same shape, and LiteRT sets
-    up its buffers once.  The hyperprior's networks (``cae_compress.hypercodec``).
+    Each context is the window with ``margin`` either side, shifted inward at
+    the ends of the side so that every context has the same length: a
+    network runs every window at the same shape, and LiteRT sets up its
+    buffers once.
     """
-    k = -(-n // window)
-    size = min(n, -(-n // k) + 2 * margin)
-    cuts = [i * n // k for i in range(k + 1)]
-    out = []
-    for a, b in zip(cuts, cuts[1:]):
-        lo = min(max(0, a - margin), n - size)
-        out.append((a, b, lo, lo + size))
-    return out
+    size = min(n, -(-n // count) + 2 * margin)
+    cuts = [i * n // count for i in range(count + 1)]
+    starts = [min(max(0, a - margin), n - size) for a in cuts[:-1]]
+    return [(a, b, lo, lo + size) for a, b, lo in zip(cuts, cuts[1:], starts)]
+
+
+def window_grid(rows: int, cols: int, area: int, margin: int) -> tuple[list, list]:
+    """The hyperprior's windows (``cae_compress.hypercodec``): (row spans, column spans) of :func:`even_spans`.
+
+    Of the grids whose context (window and margins) holds at most ``area``
+    positions, the one that computes the fewest positions in all: with
+    ``area`` 600 and ``margin`` 2, a Kodak photo (32x48 code positions) is
+    one row of four windows, a 12-megapixel photo (188x252) ten rows of
+    twelve.
+    """
+    best = None
+    for kr in range(1, rows + 1):
+        ctx_r = min(rows, -(-rows // kr) + 2 * margin)
+        widest = area // ctx_r
+        if widest < min(cols, 2 * margin + 1):
+            continue
+        kc = 1 if cols <= widest else -(-cols // (widest - 2 * margin))
+        ctx_c = min(cols, -(-cols // kc) + 2 * margin)
+        cost = kr * kc * ctx_r * ctx_c
+        if best is None or cost < best[0]:
+            best = (cost, kr, kc)
+    if best is None:  # an area below one window with its margins: the smallest windows there are
+        best = (0, rows, cols)
+    return even_spans(rows, best[1], margin), even_spans(cols, best[2], margin)
 
 
 def _windows(n: int, window: int | None = None, margin: int | None = None) -> list[tuple[int, int, int, int]]:

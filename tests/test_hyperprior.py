@@ -13,6 +13,7 @@ from cae_compress import codec, hypercodec, zoo
 from cae_compress.entropy_models import gaussian
 from cae_compress import format as fmt
 from cae_compress.errors import CaeError
+from cae_compress.layouts import window_grid
 
 
 def sample_image():
@@ -219,7 +220,8 @@ def test_banded_stream_decodes_band_by_band_to_the_whole_images_pixels(shipped, 
     assert banded.shape == img.shape and np.abs(banded.astype(int) - whole.astype(int)).max() <= 1
     assert psnr(banded, img) > 30
     rows = -(-1700 // hypercodec.PAD) * hypercodec.PAD // hypercodec.STRIDE
-    assert max(held) <= hypercodec.WINDOW + 2 * hypercodec.MARGIN + 2 * hypercodec.HYPER_STRIDE < rows
+    tallest = max(hi - lo for _, _, lo, hi in window_grid(rows, 8, hypercodec.WINDOW_AREA, hypercodec.MARGIN)[0])
+    assert max(held) <= tallest + 2 * hypercodec.HYPER_STRIDE < rows
 
 
 def test_v3_layout_fuzz_gives_clean_errors(tiny_hyperprior):
@@ -356,3 +358,29 @@ def test_a_huge_declared_size_is_refused_at_once(tiny_hyperprior, tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "decode budget" in r.stderr
     assert not (tmp_path / "big.png").exists()
+
+
+@pytest.mark.parametrize("rows, cols, area", [(188, 252, 600), (32, 48, 600), (5, 300, 100), (7, 7, 600), (40, 3, 30)])
+def test_window_grid_tiles_the_codes_with_contexts_of_one_shape(rows, cols, area):
+    """Windows partition each side; every context holds its window and the margin (or the edge), all contexts one shape, within the area."""
+    margin = hypercodec.MARGIN
+    grid = window_grid(rows, cols, area, margin)
+    for n, spans in zip((rows, cols), grid):
+        assert [a for a, *_ in spans] == [0] + [b for _, b, *_ in spans[:-1]] and spans[-1][1] == n
+        assert all(lo <= max(0, a - margin) and hi >= min(n, b + margin) and 0 <= lo and hi <= n for a, b, lo, hi in spans)
+        assert len({hi - lo for *_, lo, hi in spans}) == 1
+        assert max(b - a for a, b, *_ in spans) - min(b - a for a, b, *_ in spans) <= 1
+    ctx = [spans[0][3] - spans[0][2] for spans in grid]
+    assert ctx[0] * ctx[1] <= max(area, (2 * margin + 1) ** 2)
+
+
+def test_synthesis_windows_give_the_whole_images_pixels(shipped, monkeypatch):
+    """Small windows with their margins decode to exactly the pixels of one window over the whole image."""
+    img = _photo_like(300, 420, seed=6)
+    data = codec.encode(shipped, img, quality=70)
+    monkeypatch.setattr(hypercodec, "WINDOW_AREA", 10**6)
+    whole = codec.decode(shipped, data)
+    monkeypatch.setattr(hypercodec, "WINDOW_AREA", 120)
+    windowed = codec.decode(shipped, data)
+    assert len(window_grid(20, 28, 120, hypercodec.MARGIN)[1]) > 1
+    assert np.array_equal(windowed, whole)
