@@ -90,7 +90,8 @@ def image_bytes(pixels: np.ndarray, fmt: str = "PNG", **save_args) -> bytes:
 def format_for_path(path: str | Path, default: str = "PNG") -> str:
     """The Pillow format name for a file name's suffix (PNG when unknown)."""
     ext = Path(path).suffix.lower()
-    return Image.registered_extensions().get(ext, default)
+    Image.preinit()  # the common formats, without loading every plugin
+    return Image.EXTENSION.get(ext) or Image.registered_extensions().get(ext, default)
 
 
 def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
