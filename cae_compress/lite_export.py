@@ -106,8 +106,14 @@ def _gdn_as_convolutions(model):
     """The same function with each GDN's matrix product written as a 1x1 convolution.
 
     Keras exports ``x^2 @ gamma`` as reshapes around a fully connected op,
-    with shapes computed at run time, which keeps that part of the graph off
-    XNNPACK's int8 kernels; ``sqrt(conv1x1(x^2) + beta)`` is the same sum.
+    with shapes computed at run time, which splits the graph into several
+    XNNPACK partitions (and keeps it off XNNPACK's int8 kernels) and makes
+    the first call at each shape slow (0.13 s instead of 0.05 for a window
+    of the hyperprior's synthesis).  Here ``norm = relu(conv1x1(x^2)) + beta``:
+    the ReLU changes nothing (a sum of squares times squares), but it keeps
+    the converter from folding ``beta`` into the convolution's bias, so the
+    sums are added in the same order as the fully connected op and its ADD:
+    the float graph gives the old one's outputs bit for bit.
     """
     import keras
 
@@ -123,13 +129,11 @@ def _gdn_as_convolutions(model):
             x = layer(x)
             continue
         beta, gamma = (np.asarray(w, np.float32) for w in layer.get_weights())
-        conv = keras.layers.Conv2D(gamma.shape[1], 1)
-        norm = conv(keras.layers.Lambda(lambda t: tf.square(t))(x))
-        pending.append((conv, [np.square(gamma)[None, None], np.square(beta) + np.float32(GDN.FLOOR)]))
-        if layer.inverse:
-            x = keras.layers.Lambda(lambda a: a[0] * tf.sqrt(a[1]))([x, norm])
-        else:
-            x = keras.layers.Lambda(lambda a: a[0] * tf.math.rsqrt(a[1]))([x, norm])
+        conv = keras.layers.Conv2D(gamma.shape[1], 1, use_bias=False, activation="relu")
+        pending.append((conv, [np.square(gamma)[None, None]]))
+        offset = np.square(beta) + np.float32(GDN.FLOOR)
+        norm = keras.layers.Lambda(lambda t, b=offset: t + b)(conv(keras.layers.Lambda(tf.square)(x)))
+        x = keras.layers.Multiply()([x, keras.layers.Lambda(tf.sqrt if layer.inverse else tf.math.rsqrt)(norm)])
     for conv, weights in pending:
         conv.set_weights(weights)
     return keras.Model(inputs, x)
@@ -157,16 +161,16 @@ def _convert(model, int8: bool = False) -> bytes:
     """LiteRT bytes of a Keras model: float32 arithmetic, or int8 (weights per channel, activations quantized per call)."""
     from cae_compress._tf import tf
 
-    if int8:
-        model = _gdn_as_convolutions(model)
-    converter = tf.lite.TFLiteConverter.from_keras_model(_without_transposed_convolutions(model))
+    half = not int8 and _float16_exact(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(_gdn_as_convolutions(_without_transposed_convolutions(model)))
     if int8:
         # dynamic-range quantization: XNNPACK runs these convolutions on int8 (per-channel weights, each input
         # quantized with its own range when it comes); several times faster than float32 on CPUs with int8 dot products
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif _float16_exact(model):
+    elif half:
         # weights stored as float16 (half the file) and widened to float32 at load: the same numbers as the
-        # Keras model, whose weights are float16 values already (see hyperprior.round_weights_to_float16)
+        # Keras model, whose weights are float16 values already (see hyperprior.round_weights_to_float16),
+        # but for GDN's squared parameters, rounded to float16 here (the two paths agree within a grey level)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     with quiet_stderr(), contextlib.redirect_stdout(io.StringIO()):  # the converter prints its plan

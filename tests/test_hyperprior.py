@@ -143,6 +143,21 @@ def test_litert_analysis_is_an_int8_head_and_a_float_tail(tiny_hyperprior):
     assert _int8_tensors(tail_path(enc)) == 0 and _int8_tensors(dec) == 0  # the rest of the analysis and the synthesis stay float
 
 
+def test_litert_synthesis_is_one_graph_of_static_shapes(tiny_hyperprior):
+    """GDN exported as 1x1 convolutions: no run-time shape ops (they split the graph and slow its first call), same pixels as Keras."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from cae_compress.lite import lite_paths
+
+    interp = Interpreter(model_path=str(lite_paths(tiny_hyperprior)[1]))
+    ops = {op["op_name"] for op in interp._get_ops_details()}
+    assert not ops & {"SHAPE", "GATHER", "PACK", "RESHAPE", "FULLY_CONNECTED"} and "CONV_2D" in ops
+    img = _photo_like(64, 128, seed=2)
+    lite, keras_model = (zoo.load(model_path=tiny_hyperprior, backend=b) for b in ("litert", "tensorflow"))
+    data = codec.encode(lite, img, quality=60)
+    assert np.abs(codec.decode(lite, data).astype(int) - codec.decode(keras_model, data).astype(int)).max() <= 1
+
+
 def test_files_of_either_encoder_decode_to_identical_symbols_with_either_decoder(tiny_hyperprior, monkeypatch):
     """The int8 analysis (LiteRT) and the float one (TensorFlow) make slightly different codes; a file of either is decoded to the same symbols by both."""
     from cae_compress import hypercodec
