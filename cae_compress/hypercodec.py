@@ -17,16 +17,18 @@ What runs where:
   both backends, so the symbols and their tables never depend on the backend.
 
 The analysis and synthesis run on windows of nearly equal size, each with
-:data:`MARGIN` positions of context and at most :data:`WINDOW_AREA` code
-positions in all (``layouts.window_grid``), which covers their receptive fields: the synthesis gives the pixels
-of the whole image, bit for bit, with no seams, in memory bounded by the
-window (the analysis too, but for its int8 head on LiteRT, whose activations
-are quantized with one range per window).  The codes are entropy-coded in bands of :data:`BAND` hyper-code
-rows (full width, top to bottom), each band's means and scale indices
-derived from its hyper-codes with :data:`HYPER_MARGIN` rows of context, so
-the decoder holds a few bands of codes at a time, not the whole image's
-(files of release 0.2.0, whose 5-byte record says the codes were grouped by
-scale over the whole image, still decode the old way).
+:data:`MARGIN` positions of context, which covers their receptive fields,
+and at most :data:`WINDOW_AREA` code positions in all
+(``layouts.window_grid``): the synthesis gives the pixels of the whole
+image, bit for bit, with no seams, in memory bounded by the window (the
+analysis too, but for its int8 head on LiteRT, whose activations are
+quantized with one range per window).  The codes are entropy-coded in
+bands of :data:`BAND` hyper-code rows (full width, top to bottom), each
+band's means and scale indices derived from its hyper-codes with
+:data:`HYPER_MARGIN` rows of context, so the decoder holds a few bands of
+codes at a time, not the whole image's (files of release 0.2.0, whose
+5-byte record says the codes were grouped by scale over the whole image,
+still decode the old way).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from cae_compress.layouts import window_grid
 
 STRIDE = 16  # pixels per code position along each side
 PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
-WINDOW_AREA = 600  # code positions per window with its context at most (e.g. 24x25: 384x400 pixels; the synthesis buffers ~110 MB)
+WINDOW_AREA = 600  # code positions per window with its context at most (12 MP: 23x25, 368x400 pixels; synthesis buffers ~110 MB)
 MARGIN = 2  # code positions of context around each window (32 pixels: the synthesis reaches 1.9 positions, the analysis 1.9)
 HYPER_STRIDE = PAD // STRIDE  # code positions per hyper-code position along each side
 BAND = 12  # hyper-code rows per band of the code stream (48 code rows), written by the encoder into the record
