@@ -1,8 +1,7 @@
 """Finding models: shipped ones by name, trained ones by path.
 
-Shipped models live in the ``pretrained/`` folder of the source tree, which
-is installed as the package data ``cae_compress/pretrained`` (one
-``<name>.keras`` file each, with a ``<name>.json`` manifest).
+Shipped models live in the package data folder ``cae_compress/pretrained/``
+(one ``<name>.keras`` file each, with a ``<name>.json`` manifest).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from cae_compress.errors import CaeError
 from cae_compress.requires import require_tensorflow
 
 _HERE = Path(__file__).resolve().parent
-PRETRAINED_DIRS = (_HERE / "pretrained", _HERE.parent / "pretrained")
+PRETRAINED_DIRS = (_HERE / "pretrained",)
 
 
 def shipped_models() -> dict[str, Path]:
@@ -174,7 +173,7 @@ def load(model: str | None = None, model_path: str | Path | None = None, backend
     return _load_path(*model_file(model, model_path), backend)
 
 
-def publish(run_dir: str | Path, name: str, dest: str | Path = _HERE.parent / "pretrained") -> Path:
+def publish(run_dir: str | Path, name: str, dest: str | Path = _HERE / "pretrained") -> Path:
     """Copy a finished run's model into ``dest`` as ``<name>.keras`` with its manifest ``<name>.json``.
 
     The manifest records what a user needs to trust and reproduce the model:

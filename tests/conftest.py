@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def smooth_images(n: int, size: int = 16, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -104,3 +109,42 @@ def rate_model_path(tmp_path_factory) -> Path:
     save_model(model, path)
     export_lite(model, path)
     return path
+
+
+def source_files() -> list[str]:
+    """The files a fresh clone has (tracked and new, nothing ignored), relative to the repository root."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: the wheel is built from the files git tracks")
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    return sorted(f for f in set(out.decode().split("\0")) if f and (ROOT / f).is_file())
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel users install, built (non-editable) from a copy of the source as a fresh clone has it.
+
+    A copy, so that a stale ``build/`` in the work tree cannot fill in what the
+    package configuration leaves out.
+    """
+    files = source_files()
+    src = tmp_path_factory.mktemp("src")
+    for f in files:
+        (src / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, src / f)
+    dist = tmp_path_factory.mktemp("dist")
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    (path,) = dist.glob("cae_compress-*.whl")
+    return path
+
+
+@pytest.fixture(scope="session")
+def wheel_site(wheel, tmp_path_factory) -> Path:
+    """The wheel unpacked as site-packages would hold it: put first on PYTHONPATH, it is what ``import cae_compress`` finds."""
+    site = tmp_path_factory.mktemp("site")
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(site)
+    return site

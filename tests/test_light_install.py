@@ -1,18 +1,21 @@
 """The light install: no TensorFlow, no Matplotlib.
 
-A subprocess blocks both imports (as if ``pip install cae-compress`` without
-extras had run): the main job (encode, decode, bench, models, demo) works on
+A subprocess runs the package from the wheel users install (``wheel_site``,
+first on PYTHONPATH, not the work tree) and blocks both imports (as if
+``pip install cae-compress`` without extras had run): the main job (encode, decode, bench, models, demo) works on
 LiteRT, and each command that needs an extra says which, in one line, exit 2.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import smooth_images
@@ -26,11 +29,17 @@ BLOCK = (
 )
 
 
-def light_cae(*args, cwd):
-    return subprocess.run([sys.executable, "-c", BLOCK, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=180)
+@pytest.fixture
+def light_cae(wheel_site):
+    env = {**os.environ, "PYTHONPATH": str(wheel_site)}
+
+    def run(*args, cwd):
+        return subprocess.run([sys.executable, "-c", BLOCK, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
+
+    return run
 
 
-def test_the_main_job_runs_without_tensorflow(tmp_path):
+def test_the_main_job_runs_without_tensorflow(tmp_path, light_cae):
     img = smooth_images(1, 64, seed=3)[0]
     Image.fromarray(img).save(tmp_path / "a.png")
     r = light_cae("encode", "a.png", cwd=tmp_path)  # the default shipped model
@@ -49,7 +58,7 @@ def test_the_main_job_runs_without_tensorflow(tmp_path):
     assert "cae-hyperprior" in r.stdout and "webp" in r.stdout
 
 
-def test_commands_that_need_an_extra_say_which(tmp_path, lite_model_path):
+def test_commands_that_need_an_extra_say_which(tmp_path, lite_model_path, light_cae):
     Image.fromarray(smooth_images(1, 32, seed=5)[0]).save(tmp_path / "a.png")
     cases = {
         ("train", "-e", "1"): "cae train needs TensorFlow",

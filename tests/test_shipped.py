@@ -1,4 +1,4 @@
-"""Every model shipped in pretrained/: its manifest matches its files, it round-trips, both backends agree."""
+"""Every model shipped in cae_compress/pretrained/: its manifest matches its files, it round-trips, both backends agree."""
 
 import hashlib
 

@@ -1,4 +1,4 @@
-"""Ship finished dense-code runs as pretrained/cifar10-<n>.*: float16 weights, LiteRT files, manifest.
+"""Ship finished dense-code runs as cae_compress/pretrained/cifar10-<n>.*: float16 weights, LiteRT files, manifest.
 
     CAE_DATA_DIR=../shared/data python tools/ship_dense.py ~/cae-runs/dense/cifar10-32 ~/cae-runs/dense/cifar10-64 ...
 
@@ -44,7 +44,7 @@ def psnr(a, b):
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("runs", nargs="+")
-    p.add_argument("--dest", default=str(ROOT / "pretrained"))
+    p.add_argument("--dest", default=str(ROOT / "cae_compress" / "pretrained"))
     p.add_argument("--check", type=int, default=1000, help="CIFAR-10 test images decoded before and after the float16 rounding")
     args = p.parse_args()
     from cae_compress import zoo

@@ -1,4 +1,4 @@
-"""Build pretrained/hyperprior.* from the weights that tools/gpu_train_hyperprior.py exported, with its manifest.
+"""Build cae_compress/pretrained/hyperprior.* from the weights that tools/gpu_train_hyperprior.py exported, with its manifest.
 
     python tools/ship_hyperprior.py --export ~/cae-runs/hyperprior-gpu/stage1 --kodak-psnr 32.49 --kodak-bpp 0.505
 
@@ -47,7 +47,7 @@ def main() -> None:
     p.add_argument("--export", required=True)
     p.add_argument("--kodak-psnr", type=float, required=True, help="Kodak PSNR at the default quality, from cae bench")
     p.add_argument("--kodak-bpp", type=float, required=True, help="Kodak bpp at the default quality, from cae bench")
-    p.add_argument("--dest", default=str(ROOT / "pretrained"))
+    p.add_argument("--dest", default=str(ROOT / "cae_compress" / "pretrained"))
     p.add_argument("--rebuild", action="store_true", help="rebuild the weights and graphs (else only rewrite the manifest)")
     args = p.parse_args()
     from cae_compress import hypercodec
