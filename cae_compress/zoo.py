@@ -12,7 +12,7 @@ from cae_compress.errors import CaeError
 from cae_compress.requires import require_tensorflow
 
 _HERE = Path(__file__).resolve().parent
-PRETRAINED_DIRS = (_HERE / "pretrained",)
+PRETRAINED_DIR = _HERE / "pretrained"
 
 
 def shipped_models() -> dict[str, Path]:
@@ -23,13 +23,11 @@ def shipped_models() -> dict[str, Path]:
     package small) is listed too; its ``.keras`` path does not exist, and it
     runs on LiteRT alone.
     """
-    found = {}
-    for d in PRETRAINED_DIRS:
-        if d.is_dir():
-            stems = {f.stem for f in d.glob("*.keras")} | {f.name[: -len(".lite.json")] for f in d.glob("*.lite.json")}
-            for stem in sorted(stems):
-                found.setdefault(stem, d / f"{stem}.keras")
-    return found
+    d = PRETRAINED_DIR
+    if not d.is_dir():
+        return {}
+    stems = {f.stem for f in d.glob("*.keras")} | {f.name[: -len(".lite.json")] for f in d.glob("*.lite.json")}
+    return {stem: d / f"{stem}.keras" for stem in sorted(stems)}
 
 
 def lite_only(name: str) -> bool:
@@ -173,7 +171,7 @@ def load(model: str | None = None, model_path: str | Path | None = None, backend
     return _load_path(*model_file(model, model_path), backend)
 
 
-def publish(run_dir: str | Path, name: str, dest: str | Path = _HERE / "pretrained") -> Path:
+def publish(run_dir: str | Path, name: str, dest: str | Path = PRETRAINED_DIR) -> Path:
     """Copy a finished run's model into ``dest`` as ``<name>.keras`` with its manifest ``<name>.json``.
 
     The manifest records what a user needs to trust and reproduce the model:

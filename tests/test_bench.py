@@ -106,7 +106,7 @@ def test_bench_on_a_folder_of_photos(rgb_model_path, tmp_path):
 def test_bench_errors(tiny_npz, rgb_model_path, tmp_path, monkeypatch):
     from cae_compress import zoo
 
-    monkeypatch.setattr(zoo, "PRETRAINED_DIRS", (tmp_path,))  # an install without shipped models
+    monkeypatch.setattr(zoo, "PRETRAINED_DIR", tmp_path)  # an install without shipped models
     r = runner.invoke(app, ["bench", "--dataset", str(tiny_npz)])
     assert r.exit_code == 2 and "no models to bench" in r.stderr
     r = runner.invoke(app, ["bench", "--dataset", str(tiny_npz), "--model-path", str(rgb_model_path), "--baselines", "png"])

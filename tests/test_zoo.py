@@ -27,7 +27,7 @@ def shipped(finished_run, tmp_path, monkeypatch):
     """A pretrained folder holding one published model, in place of the package's own."""
     folder = tmp_path / "pretrained"
     zoo.publish(finished_run, "cifar10-128", folder)
-    monkeypatch.setattr(zoo, "PRETRAINED_DIRS", (folder,))
+    monkeypatch.setattr(zoo, "PRETRAINED_DIR", folder)
     return folder
 
 
@@ -51,7 +51,7 @@ def test_shipped_model_is_the_default_and_found_by_name(shipped, tmp_path):
 
 
 def test_without_shipped_models(monkeypatch, tmp_path):
-    monkeypatch.setattr(zoo, "PRETRAINED_DIRS", (tmp_path,))
+    monkeypatch.setattr(zoo, "PRETRAINED_DIR", tmp_path)
     r = runner.invoke(app, ["encode", "x.png"])
     assert r.exit_code == 2 and "no default model" in r.stderr and "--model-path" in r.stderr
 
@@ -78,7 +78,7 @@ def shipped_rates(rate_run, finished_run, tmp_path, monkeypatch):
     for name in ("rate-q1", "rate-q2"):
         zoo.publish(rate_run, name, folder)
     zoo.publish(finished_run, "cifar10-128", folder)
-    monkeypatch.setattr(zoo, "PRETRAINED_DIRS", (folder,))
+    monkeypatch.setattr(zoo, "PRETRAINED_DIR", folder)
     return folder
 
 

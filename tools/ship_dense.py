@@ -23,8 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -42,12 +40,13 @@ def psnr(a, b):
 
 
 def main() -> None:
+    from cae_compress import zoo
+
     p = argparse.ArgumentParser()
     p.add_argument("runs", nargs="+")
-    p.add_argument("--dest", default=str(ROOT / "cae_compress" / "pretrained"))
+    p.add_argument("--dest", default=str(zoo.PRETRAINED_DIR))
     p.add_argument("--check", type=int, default=1000, help="CIFAR-10 test images decoded before and after the float16 rounding")
     args = p.parse_args()
-    from cae_compress import zoo
     from cae_compress.data import load_dataset
     from cae_compress.lite import lite_paths
     from cae_compress.lite_export import export_lite

@@ -16,7 +16,6 @@ import hashlib
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 
 TRAINING = [
     {
@@ -43,11 +42,13 @@ def sha(path: Path) -> str:
 
 
 def main() -> None:
+    from cae_compress import zoo
+
     p = argparse.ArgumentParser()
     p.add_argument("--export", required=True)
     p.add_argument("--kodak-psnr", type=float, required=True, help="Kodak PSNR at the default quality, from cae bench")
     p.add_argument("--kodak-bpp", type=float, required=True, help="Kodak bpp at the default quality, from cae bench")
-    p.add_argument("--dest", default=str(ROOT / "cae_compress" / "pretrained"))
+    p.add_argument("--dest", default=str(zoo.PRETRAINED_DIR))
     p.add_argument("--rebuild", action="store_true", help="rebuild the weights and graphs (else only rewrite the manifest)")
     args = p.parse_args()
     from cae_compress import hypercodec
