@@ -148,3 +148,26 @@ def wheel_site(wheel, tmp_path_factory) -> Path:
     with zipfile.ZipFile(wheel) as z:
         z.extractall(site)
     return site
+
+
+# The light install: the extras' modules cannot be imported.
+BLOCK_EXTRAS = "import sys\nfor m in ('tensorflow', 'keras', 'matplotlib', 'tensorboard'): sys.modules[m] = None\n"
+
+
+# Only the wheel supplies cae_compress: the editable install's finder (pip
+# install -e, the test command) would fill in any module the wheel lacks.
+ONLY_THE_WHEEL = "import sys\nsys.meta_path[:] = [f for f in sys.meta_path if not f.__module__.startswith('__editable__')]\n"
+
+
+@pytest.fixture
+def light_python(wheel_site):
+    """Run Python code (after :data:`BLOCK_EXTRAS`) on the wheel's package alone, as a light install would."""
+    env = {**os.environ, "PYTHONPATH": str(wheel_site)}
+
+    def run(code: str, *args, cwd) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", ONLY_THE_WHEEL + BLOCK_EXTRAS + code, *map(str, args)],
+            cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
+        )
+
+    return run

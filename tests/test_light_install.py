@@ -1,16 +1,14 @@
 """The light install: no TensorFlow, no Matplotlib.
 
-A subprocess runs the package from the wheel users install (``wheel_site``,
-first on PYTHONPATH, not the work tree) and blocks both imports (as if
-``pip install cae-compress`` without extras had run): the main job (encode, decode, bench, models, demo) works on
-LiteRT, and each command that needs an extra says which, in one line, exit 2.
+A subprocess runs the package from the wheel users install (``light_python``:
+the unpacked wheel first on PYTHONPATH, not the work tree) and blocks both
+imports (as if ``pip install cae-compress`` without extras had run): the main
+job (encode, decode, bench, models, demo) works on LiteRT, and each command
+that needs an extra says which, in one line, exit 2.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -20,23 +18,12 @@ from PIL import Image
 
 from conftest import smooth_images
 
-BLOCK = (
-    "import sys\n"
-    "for m in ('tensorflow', 'keras', 'matplotlib', 'tensorboard'): sys.modules[m] = None\n"
-    "from cae_compress.cli import main\n"
-    "sys.argv = ['cae', *sys.argv[1:]]\n"
-    "main()\n"
-)
+CLI = "import sys\nfrom cae_compress.cli import main\nsys.argv = ['cae', *sys.argv[1:]]\nmain()\n"
 
 
 @pytest.fixture
-def light_cae(wheel_site):
-    env = {**os.environ, "PYTHONPATH": str(wheel_site)}
-
-    def run(*args, cwd):
-        return subprocess.run([sys.executable, "-c", BLOCK, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
-
-    return run
+def light_cae(light_python):
+    return lambda *args, cwd: light_python(CLI, *args, cwd=cwd)
 
 
 def test_the_main_job_runs_without_tensorflow(tmp_path, light_cae):
