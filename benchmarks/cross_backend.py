@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 
 from cae_compress import codec, zoo
-from cae_compress.images import list_images, read_image
+from cae_compress.io.images import list_images, read_image
 
 
 def main():

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from cae_compress import codec
-from cae_compress import format as fmt
-from cae_compress.images import list_images, read_image
-from cae_compress.metrics import reconstruction_metrics
+from cae_compress.io import format as fmt
+from cae_compress.io.images import list_images, read_image
+from cae_compress.evaluation.metrics import reconstruction_metrics
 from cae_compress.zoo import load
 
 SETTINGS = [(d, c) for d in ("float32", "float16", "uint8") for c in ("none", "zlib", "lzma")]

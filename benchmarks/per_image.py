@@ -17,8 +17,8 @@ import statistics
 import numpy as np
 
 from cae_compress import codec, zoo
-from cae_compress.baselines import classic_at_bytes, classic_decode
-from cae_compress.images import list_images, read_image
+from cae_compress.evaluation.baselines import classic_at_bytes, classic_decode
+from cae_compress.io.images import list_images, read_image
 
 
 def psnr(a, b):

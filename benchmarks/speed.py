@@ -123,7 +123,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     from cae_compress import zoo
-    from cae_compress.images import list_images, read_image
+    from cae_compress.io.images import list_images, read_image
 
     files = list_images(args.images)
     if not files:

@@ -12,8 +12,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cae_compress import files
+from cae_compress import codec, zoo
+from cae_compress.codecs import dense
 from cae_compress.errors import CaeError
+from cae_compress.io import DEFAULT_MAX_PIXELS, files
+from cae_compress.io import format as fmt
+from cae_compress.evaluation.visualize import inspect_model as draw_figures
+from cae_compress.io.images import format_for_path, image_bytes, read_image
+from cae_compress.training.data import load_dataset
+
+# TensorFlow (inspect, export) and Matplotlib are imported by the commands that need them; tqdm when a bar shows.
 
 
 def int_list(text: str, flag: str) -> tuple[int, ...]:
@@ -51,12 +59,8 @@ def encode_files(
     progress bar.  ``code_length`` N picks the shipped dense-code model
     ``cifar10-N``.
     """
-    from cae_compress import codec, zoo
-    from cae_compress.images import read_image
-
-    dtype = dtype or codec.DEFAULT_DTYPE
-    compression = compression or codec.DEFAULT_COMPRESSION
-    codec.check_options(dtype, compression)
+    if dtype is not None or compression is not None:  # options of the dense-code models' files: checked before any work
+        dense.check_options(dtype or dense.DEFAULT_DTYPE, compression or dense.DEFAULT_COMPRESSION)
     chosen = [x for x in (model and "--model", model_path and "--model-path", code_length is not None and "--code-length") if x]
     if len(chosen) > 1:
         raise CaeError(f"{' and '.join(chosen)} both pick a model: give one")
@@ -70,9 +74,8 @@ def encode_files(
         raise CaeError(f"--bpp must be positive, got {bpp}")
     jobs = files.plan(inputs, output, ".cae", recursive)
     runtime = zoo.load(model, model_path, backend)
-    if (quality is not None or bpp is not None) and not codec.has_streams(runtime):
-        flag = "--quality" if quality is not None else "--bpp"
-        raise CaeError(f"{flag} needs a model with a continuous quality (the default hyperprior model); '{runtime.name}' has none")
+    if quality is not None or bpp is not None:
+        codec.check_quality(runtime, "--quality" if quality is not None else "--bpp")
     codec.check_effort(runtime, effort)  # before any work: the level, the model, TensorFlow
 
     def fit(pixels, label):
@@ -130,12 +133,8 @@ def decode_files(
 
     Files declaring more than ``max_pixels`` (default: Pillow's bomb limit, about 179 MP) are refused.
     """
-    from cae_compress import codec, zoo
-    from cae_compress import format as fmt
-    from cae_compress.images import format_for_path, image_bytes
-
     jobs = files.plan(inputs, output, ".png", recursive)
-    budget = max_pixels or codec.DEFAULT_MAX_PIXELS
+    budget = max_pixels or DEFAULT_MAX_PIXELS
     fixed = zoo.load(model, model_path, backend) if (model or model_path) else None
     by_name: dict = {}
 
@@ -172,26 +171,19 @@ def inspect_model(
     dataset: str | None = None,
     limit: int = 16,
 ) -> list[Path]:
-    """Write the figures of :mod:`cae_compress.visualize` for image files or a data set's test images."""
-    from cae_compress import zoo
-    from cae_compress.images import read_image
-    from cae_compress.visualize import inspect_model as draw
+    """Write the figures of :mod:`cae_compress.evaluation.visualize` for image files or a data set's test images."""
 
     if limit <= 0:
         raise CaeError(f"--limit must be positive, got {limit}")
     pixels = [read_image(p) for p in images]
     if dataset is not None:
-        from cae_compress.data import load_dataset
-
         pixels += list(load_dataset(dataset).x_test[:limit])
     runtime = zoo.load(model, model_path, backend="tensorflow")  # the figures need the Keras layers
-    return draw(runtime, pixels, out_dir)
+    return draw_figures(runtime, pixels, out_dir)
 
 
 def select_models(dataset: str, models: str | None, code_lengths: str | None, model_paths: list[str] | None, backend: str = "auto") -> list:
     """Runtime models for ``cae bench``: by shipped name, by code length (``<dataset>-<n>``), by path, or every shipped one for the data set."""
-    from cae_compress import zoo
-
     chosen = [zoo.load(model_path=p, backend=backend) for p in model_paths or []]
     names = [m.strip() for m in (models or "").split(",") if m.strip()]
     prefix = dataset if dataset in ("cifar10", "mnist") else "cifar10"  # shipped names are <dataset>-<n>
@@ -206,8 +198,7 @@ def select_models(dataset: str, models: str | None, code_lengths: str | None, mo
 
 def export_model(model: str | None = None, model_path: str | None = None) -> list[Path]:
     """Write the LiteRT files of a trained model beside its ``.keras`` file (models trained before they existed)."""
-    from cae_compress import zoo
-    from cae_compress.lite_export import export_lite
+    from cae_compress.models.export import export_lite  # TensorFlow
 
     path, _ = zoo.model_file(model, model_path)
     return list(export_lite(zoo.load(model_path=path, backend="tensorflow").cae, path))

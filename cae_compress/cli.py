@@ -18,6 +18,7 @@ import typer
 
 from cae_compress import __version__
 from cae_compress.errors import CaeError
+from cae_compress.io import DEFAULT_MAX_PIXELS
 from cae_compress.requires import require, require_tensorflow
 
 app = typer.Typer(
@@ -101,8 +102,8 @@ def train(
     """Train an autoencoder; writes a run folder with TensorBoard logs, checkpoints, model and results."""
     require_tensorflow("cae train")
     from cae_compress.api import int_list
-    from cae_compress.train import TrainConfig
-    from cae_compress.train import train as run_training
+    from cae_compress.training.train import TrainConfig
+    from cae_compress.training.train import train as run_training
 
     config = TrainConfig(
         model=model, dataset=dataset, code_length=code_length, filters=filters, epochs=epochs, batch_size=batch_size,
@@ -135,12 +136,12 @@ def encode(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file, folder (several inputs) or '-' for stdout [default: IN with .cae]."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the default shipped model]"),
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
-    dtype: str = typer.Option("uint8", "--dtype", help="How codes are stored: float32, float16 or uint8 (quantized with a scale and offset)."),
-    compression: str = typer.Option("auto", "--compression", help="Payload compression: auto (the smaller of none and lzma), none, zlib or lzma."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Dense-code models: how codes are stored, float32, float16 or uint8 (quantized with a scale and offset) [default: uint8]."),
+    compression: Optional[str] = typer.Option(None, "--compression", help="Dense-code models: payload compression, auto (the smaller of none and lzma), none, zlib or lzma [default: auto]."),
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="0-100, higher is better (default 50, about 0.5 bpp on photos); the hyperprior model."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the highest quality whose file fits in this many bits per pixel."),
     code_length: Optional[int] = typer.Option(None, "--code-length", "-c", help="Pick the shipped dense-code model cifar10-N (fixed-length float codes, for small images and for learning; see 'cae models')."),
-    effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow). Measured on Kodak, 2 cores: 1 is a plain encode, 5 about 4 % smaller files at 10 s per photo, 9 about 10 % smaller at 45 s (the README's table). The hyperprior model."),
+    effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; the README's table gives sizes and times). 1 is a plain encode. The hyperprior model."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every image under it; -o FOLDER mirrors its tree; a summary line at the end."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
@@ -167,7 +168,7 @@ def decode(
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
-    max_pixels: int = typer.Option(178_956_970, "--max-pixels", help="Refuse files that declare more pixels than this, before any work (Pillow's limit)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse files that declare more pixels than this, before any work (Pillow's limit)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every .cae file under it; -o FOLDER mirrors its tree; a summary line at the end."),
 ):
     """Decode .cae files back to images."""
@@ -204,9 +205,9 @@ def bench(
     With rate models, the classic codecs also run at fixed qualities, and the BD-rate of
     each cae curve against them (0.2-1.0 bpp) is reported.
     """
-    from cae_compress import bench as bench_lib
+    from cae_compress.evaluation import bench as bench_lib
     from cae_compress.api import int_list, select_models
-    from cae_compress.results import read_curve, write_dir
+    from cae_compress.evaluation.results import read_curve, write_dir
 
     if plot:
         require("matplotlib", "cae bench --plot")
@@ -298,7 +299,7 @@ def runs(
     import json
 
     from cae_compress.errors import CaeError
-    from cae_compress.runs import collect_runs, format_table
+    from cae_compress.training.runs import collect_runs, format_table
 
     if not Path(root).is_dir():
         raise CaeError(f"{root}: no such folder")

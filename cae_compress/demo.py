@@ -10,9 +10,15 @@ itself (about 30 s on two cores, offline; 19-23 dB, varying from run to run) and
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from cae_compress import api, zoo
+from cae_compress.errors import CaeError
+from cae_compress.evaluation.metrics import reconstruction_metrics
+from cae_compress.io.images import read_image
 
 SAMPLE = Path(__file__).resolve().parent / "assets" / "sample.png"
 DEMO_EPOCHS = 60
@@ -51,12 +57,10 @@ def demo_model_path(quiet: bool = False, epochs: int = DEMO_EPOCHS) -> Path:
     path = _cache_dir() / "demo-model"
     if (path / "model.keras").is_file():
         return path
-    from cae_compress.train import TrainConfig, train
+    from cae_compress.training.train import TrainConfig, train
 
     print("no shipped model yet: training a small demo model on the sample image (once) ...", file=sys.stderr)
     if path.exists():
-        import shutil
-
         shutil.rmtree(path)
     config = TrainConfig(model="dense", dataset=str(SAMPLE.parent), code_length=64, filters=32, epochs=epochs, batch_size=8, learning_rate=1e-3)
     train(config, run_dir=path, quiet=quiet)
@@ -64,9 +68,6 @@ def demo_model_path(quiet: bool = False, epochs: int = DEMO_EPOCHS) -> Path:
 
 
 def run_demo(out_dir: str | Path = "cae-demo", quiet: bool = False, epochs: int = DEMO_EPOCHS) -> DemoResult:
-    from cae_compress import api, zoo
-    from cae_compress.images import read_image
-    from cae_compress.metrics import reconstruction_metrics
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,8 +78,6 @@ def run_demo(out_dir: str | Path = "cae-demo", quiet: bool = False, epochs: int 
     if status == 0:
         status = api.decode_files([str(cae)], str(decoded), model=model_name, model_path=model_path, force=True)
     if status:
-        from cae_compress.errors import CaeError
-
         raise CaeError("demo failed (see above)", status)
     original, restored = read_image(SAMPLE), read_image(decoded)
     h, w, c = original.shape

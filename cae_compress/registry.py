@@ -1,20 +1,18 @@
-"""Every architecture, in one place: its name, where it is built, how its files code (no TensorFlow here).
+"""Every architecture, in one place: its name, its Keras builder and its runtime codec (no TensorFlow here).
 
 ``--model NAME`` in ``cae train``, :func:`cae_compress.models.build_model`,
-loading a ``.keras`` file, loading a runtime model (``cae_compress.zoo``)
-and ``cae models`` all ask this table.  Adding an architecture is its module
-plus one :func:`register` call (``tests/test_registry.py`` registers a toy
-one from the test itself and round-trips it through ``cae encode``/``cae
-decode``).
+loading a ``.keras`` file, loading a model to run (``cae_compress.zoo``) and
+``cae models`` all ask this table.  Adding an architecture is its Keras
+module (``cae_compress.models``), its codec (``cae_compress.codecs``, which
+composes entropy-model parts from ``cae_compress.entropy_models``), one
+:func:`register` line and its tests; ``tests/test_registry.py`` registers a
+toy one from the test itself and round-trips it through ``cae encode`` /
+``cae decode``.
 
-``coding`` says how files of the architecture are written, and is the one
-answer to "is this an entropy-coded model?":
-
-* ``float``: a fixed-length float code per tile, ``.cae`` version 1 (dense-code models);
-* ``factorized``: integer codes range-coded with per-channel tables, version 2;
-* ``streams``: the model protocol, ``compress(pixels, quality) -> (streams,
-  record)`` and ``decompress(streams, record, height, width)``, version 3;
-  ``runtime`` then loads the model that answers it.
+``codec`` names the class that runs the architecture's models (the runtime
+protocol, ``cae_compress.codecs.base.Codec``): it says which ``.cae`` version
+the files are and which networks run.  ``entropy_coded`` says whether the
+architecture is trained on rate and distortion together.
 """
 
 from __future__ import annotations
@@ -25,30 +23,24 @@ from typing import Callable
 
 from cae_compress.errors import CaeError
 
-CODINGS = ("float", "factorized", "streams")
-
 
 @dataclass(frozen=True)
 class Architecture:
     name: str
     builder: str | Callable  # "module:function" or a callable: (input_shape, code_length, filters, l2_penalty, l1_code) -> CAE
-    coding: str = "float"
-    runtime: str | Callable | None = None  # "streams" models: (keras_path, name, backend) -> a model with compress/decompress
+    codec: str | type  # "module:Class" or a class: the runtime codec (cae_compress.codecs.base.Codec)
+    entropy_coded: bool = False  # trained for rate and distortion (its codes are entropy-coded)
     summary: str = ""
-
-    @property
-    def entropy_coded(self) -> bool:
-        return self.coding != "float"
 
     def build(self, *args, **kwargs):
         return _resolve(self.builder)(*args, **kwargs)
 
-    def load_runtime(self, path, name: str, backend: str):
-        return _resolve(self.runtime)(path, name, backend)
+    def codec_class(self) -> type:
+        return _resolve(self.codec)
 
 
 def _resolve(ref):
-    if callable(ref):
+    if not isinstance(ref, str):
         return ref
     module, attr = ref.split(":")
     return getattr(importlib.import_module(module), attr)
@@ -58,10 +50,6 @@ ARCHITECTURES: dict[str, Architecture] = {}
 
 
 def register(arch: Architecture) -> Architecture:
-    if arch.coding not in CODINGS:
-        raise ValueError(f"unknown coding '{arch.coding}'")
-    if arch.coding == "streams" and arch.runtime is None:
-        raise ValueError("a 'streams' architecture needs a runtime loader")
     ARCHITECTURES[arch.name] = arch
     return arch
 
@@ -83,9 +71,11 @@ def modules() -> list[str]:
     return sorted({r.split(":")[0] for r in refs})
 
 
-register(Architecture("dense", "cae_compress.models.dense:build_dense", summary="conv -> dense code -> dense -> transposed conv"))
-register(Architecture("single-layer", "cae_compress.models.dense:build_single_layer", summary="the single-layer CAE (its code is larger than its input)"))
-register(Architecture("deep", "cae_compress.models.dense:build_deep", summary="four convolutions -> dense code, and back"))
-register(Architecture("factorized", "cae_compress.models.factorized:build_from_flags", "factorized", summary="rate model: GDN transforms, factorized prior, version 2"))
-register(Architecture("hyperprior", "cae_compress.models.hyperprior:build_from_flags", "streams", "cae_compress.hypercodec:load_runtime",
+DENSE = "cae_compress.codecs.dense:DenseCodec"
+register(Architecture("dense", "cae_compress.models.dense:build_dense", DENSE, summary="conv -> dense code -> dense -> transposed conv"))
+register(Architecture("single-layer", "cae_compress.models.dense:build_single_layer", DENSE, summary="the single-layer CAE (its code is larger than its input)"))
+register(Architecture("deep", "cae_compress.models.dense:build_deep", DENSE, summary="four convolutions -> dense code, and back"))
+register(Architecture("factorized", "cae_compress.models.factorized:build_from_flags", "cae_compress.codecs.factorized:FactorizedCodec", True,
+                      summary="rate model: GDN transforms, factorized prior, version 2"))
+register(Architecture("hyperprior", "cae_compress.models.hyperprior:build_from_flags", "cae_compress.codecs.hyperprior:HyperpriorCodec", True,
                       summary="mean-scale hyperprior, every rate in one model, version 3"))

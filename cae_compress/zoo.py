@@ -6,10 +6,17 @@ Shipped models live in the package data folder ``cae_compress/pretrained/``
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from pathlib import Path
 
+from cae_compress import registry
 from cae_compress.errors import CaeError
+from cae_compress.io.files import atomic_write
 from cae_compress.requires import require_tensorflow
+from cae_compress.runtime import litert
+from cae_compress.runtime.files import ModelFiles
 
 _HERE = Path(__file__).resolve().parent
 PRETRAINED_DIR = _HERE / "pretrained"
@@ -42,8 +49,6 @@ RATE_PREFIX = "rate-q"  # shipped rate models are rate-q1 (smallest files) .. ra
 
 def manifest(name: str) -> dict:
     """The manifest (``<name>.json`` beside the weights) of a shipped model; empty if it has none."""
-    import json
-
     path = shipped_models()[name].with_suffix(".json")
     try:
         return json.loads(path.read_text())
@@ -82,17 +87,6 @@ def rate_models() -> list[str]:
     return sorted(names, key=lambda n: int(n[len(RATE_PREFIX) :]))
 
 
-def quality_model(quality: int) -> str:
-    """The shipped rate model of ``--quality`` ``quality`` (1 = smallest files)."""
-    names = rate_models()
-    if not names:
-        raise CaeError("--quality: this install ships no rate models")
-    name = f"{RATE_PREFIX}{quality}"
-    if name not in names:
-        raise CaeError(f"--quality must be one of {', '.join(n[len(RATE_PREFIX):] for n in names)} (1 = smallest files), got {quality}")
-    return name
-
-
 def _name_for_path(path: Path) -> str:
     """A run's model is named after its run folder, any other file after its stem."""
     path = path.resolve()
@@ -103,42 +97,36 @@ BACKENDS = ("auto", "litert", "tensorflow")
 
 
 def _load_path(path: Path, name: str, backend: str):
-    """A runtime model for a ``.keras`` file: LiteRT where its files exist (``auto``), else TensorFlow."""
-    from cae_compress import registry
-    from cae_compress.lite import LiteModel, has_lite
+    """The codec of the model whose weights are ``path``: on LiteRT where its files exist (``auto``), else on TensorFlow.
 
+    The one way a model is loaded: its files (``runtime.files``) name the
+    architecture, the registry names its codec class, and the codec gets its
+    networks from the backend (``runtime.litert`` or ``runtime.keras_nets``)
+    with the description and entropy tables of the export.
+    """
     if backend not in BACKENDS:
         raise CaeError(f"unknown backend '{backend}' (choose from: {', '.join(BACKENDS)})")
-    if backend == "litert" or (backend == "auto" and has_lite(path)):
-        if not has_lite(path):
+    files = ModelFiles(path)
+    identity = {"name": name, "keras_path": path}
+    if backend == "litert" or (backend == "auto" and files.has_lite()):
+        if not files.has_lite():
             raise CaeError(f"{path}: no LiteRT files beside it; run 'cae export --model-path {path}' or use --backend tensorflow")
-        arch = registry.get(_lite_meta(path).get("arch", ""))
-        if arch.coding == "streams":
-            return arch.load_runtime(path, name, "litert")
-        return LiteModel(path, name)
+        meta = files.meta()
+        codec = registry.get(meta.get("arch", "")).codec_class()
+        return codec(litert.networks(files, codec.networks), meta, files.entropy(), backend="litert", **identity)
     if not path.is_file():
         raise CaeError(f"{name}: shipped with its LiteRT files only (no {path.name}); --backend tensorflow, export and inspect are not available for it")
     require_tensorflow("--backend tensorflow" if backend == "tensorflow" else f"{path}: a model without LiteRT files")
-    from cae_compress.lite import read_tables
-    from cae_compress.models import load_model
-    from cae_compress.runtime import KerasModel
+    from cae_compress.models import load_model  # TensorFlow
+    from cae_compress.models.export import describe
+    from cae_compress.runtime import keras_nets
 
     cae = load_model(path)
-    arch = registry.get(cae.arch)
-    if arch.coding == "streams":
-        return arch.load_runtime(path, name, "tensorflow")
-    return KerasModel(cae, name, tables=read_tables(path) if arch.coding == "factorized" else None)
-
-
-def _lite_meta(path: Path) -> dict:
-    import json
-
-    from cae_compress.lite import lite_paths
-
-    try:
-        return json.loads(lite_paths(path)[2].read_text())
-    except (OSError, ValueError) as exc:
-        raise CaeError(f"{path}: unreadable LiteRT model description ({exc})") from None
+    codec = registry.get(cae.arch).codec_class()
+    meta, entropy = describe(cae, files)
+    model = codec(keras_nets.networks(cae, codec.networks), meta, entropy, backend="tensorflow", **identity)
+    model.cae = cae  # the Keras model itself, for export, inspection and --effort
+    return model
 
 
 def model_file(model: str | None = None, model_path: str | Path | None = None) -> tuple[Path, str]:
@@ -163,7 +151,7 @@ def model_file(model: str | None = None, model_path: str | Path | None = None) -
 
 
 def load(model: str | None = None, model_path: str | Path | None = None, backend: str = "auto"):
-    """A runtime model (see :mod:`cae_compress.runtime`) by shipped name or by path.
+    """A model to run (a codec, see :mod:`cae_compress.codecs.base`) by shipped name or by path.
 
     ``backend``: ``auto`` (LiteRT when the model has its ``.tflite`` files, else
     TensorFlow), ``litert`` or ``tensorflow``.
@@ -178,10 +166,6 @@ def publish(run_dir: str | Path, name: str, dest: str | Path = PRETRAINED_DIR) -
     architecture, code length, data, epochs, the exact ``cae train`` command,
     validation and test results, and the sha256 of the weights file.
     """
-    import hashlib
-    import json
-    import shutil
-
     run = Path(run_dir)
     try:
         meta = json.loads((run / "run.json").read_text())
@@ -195,11 +179,9 @@ def publish(run_dir: str | Path, name: str, dest: str | Path = PRETRAINED_DIR) -
     dest.mkdir(parents=True, exist_ok=True)
     weights = dest / f"{name}.keras"
     shutil.copyfile(run / "model.keras", weights)
-    from cae_compress.lite import lite_paths
-
-    for src, dst in zip(lite_paths(run / "model.keras"), lite_paths(weights)):
-        if src.is_file():
-            shutil.copyfile(src, dst)
+    source = ModelFiles(run / "model.keras")
+    for src in source.exported():
+        shutil.copyfile(src, dest / (name + src.name[len(source.keras.stem):]))
     config = meta["config"]
     record = {
         "name": name,
@@ -216,7 +198,7 @@ def publish(run_dir: str | Path, name: str, dest: str | Path = PRETRAINED_DIR) -
         **({"lmbda": config["lmbda"]} if "bpp" in test else {}),
         "versions": meta.get("versions"),
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-        "sha256_lite": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in lite_paths(weights) if p.is_file()},
+        "sha256_lite": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in ModelFiles(weights).exported()},
     }
     if config.get("init_from"):  # a fine-tuned model: how its starting point was trained, too
         try:
@@ -224,5 +206,5 @@ def publish(run_dir: str | Path, name: str, dest: str | Path = PRETRAINED_DIR) -
             record["initialised_from"] = {"command": base.get("command"), "config": base.get("config")}
         except (OSError, ValueError):
             record["initialised_from"] = {"path": config["init_from"]}
-    (dest / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write(dest / f"{name}.json", (json.dumps(record, indent=2) + "\n").encode())
     return weights

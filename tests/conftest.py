@@ -86,7 +86,7 @@ def _cache_home(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def lite_model_path(tmp_path_factory) -> Path:
     """A dense model with its LiteRT files beside it (the light inference path)."""
-    from cae_compress.lite_export import export_lite
+    from cae_compress.models.export import export_lite
     from cae_compress.models import load_model
 
     path = _saved_model(tmp_path_factory, "lite", arch="dense", input_shape=(16, 16, 3), code_length=24, filters=4)
@@ -99,7 +99,7 @@ def rate_model_path(tmp_path_factory) -> Path:
     """An untrained small rate model (factorized) with its LiteRT files and entropy tables."""
     import keras
 
-    from cae_compress.lite_export import export_lite
+    from cae_compress.models.export import export_lite
     from cae_compress.models import save_model
     from cae_compress.models.factorized import build_rate_model
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cae_compress import codec
 from cae_compress.cli import app
-from cae_compress.images import read_image
+from cae_compress.io.images import read_image
 from conftest import smooth_images
 
 runner = CliRunner()
@@ -153,7 +153,7 @@ def test_decode_matches_in_process_reconstruction(rgb_model, rgb_model_path, tmp
     Image.fromarray(pixels).save(tmp_path / "p.png")
     cae("encode", tmp_path / "p.png", "--model-path", rgb_model_path, "--dtype", "float32")
     cae("decode", tmp_path / "p.cae", "-o", tmp_path / "q.png", "--model-path", rgb_model_path)
-    np.testing.assert_array_equal(read_image(tmp_path / "q.png"), codec.reconstruct(rgb_model, pixels, "float32"))
+    np.testing.assert_array_equal(read_image(tmp_path / "q.png"), codec.reconstruct(rgb_model, pixels, dtype="float32"))
 
 
 def _bad_cae_files(tmp_path: Path, good: bytes) -> dict[str, bytes]:
@@ -236,7 +236,7 @@ def test_bad_input_in_a_real_process(rgb_model_path, tmp_path):
 # -------------------------------------------------------------------------- demo
 def test_demo_reports_real_numbers(tmp_path):
     from cae_compress.demo import run_demo
-    from cae_compress.metrics import reconstruction_metrics
+    from cae_compress.evaluation.metrics import reconstruction_metrics
 
     result = run_demo(tmp_path / "demo", quiet=True, epochs=2)
     assert result.cae_bytes == (tmp_path / "demo" / "sample.cae").stat().st_size
@@ -269,7 +269,7 @@ def test_image_bombs_are_refused_before_decoding(rgb_model_path, tmp_path, side,
 
 def test_two_writers_of_one_output_cannot_both_succeed(tmp_path, monkeypatch):
     """Without --force the output is created exclusively: the second writer gets the clean error."""
-    from cae_compress import files
+    from cae_compress.io import files
     from cae_compress.errors import CaeError
 
     target = str(tmp_path / "out.cae")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cae_compress.data import load_dataset
+from cae_compress.training.data import load_dataset
 from cae_compress.errors import CaeError
 from conftest import SHARED_DATA, smooth_images
 
@@ -72,7 +72,7 @@ def _epoch(ds):
 
 
 def test_folder_streams_fresh_crops_through_a_small_shuffle_buffer(tmp_path):
-    from cae_compress.data import train_pipeline
+    from cae_compress.training.data import train_pipeline
 
     for i, img in enumerate(smooth_images(30, size=40, seed=6)):
         Image.fromarray(img).save(tmp_path / f"{i:02d}.png")
@@ -138,7 +138,7 @@ def test_shared_cifar10(monkeypatch):
 
 def test_enlarged_crops_are_smoother_tiles_of_the_same_size(tiny_npz):
     """--scales: each tile enlarged by a random factor and cropped back; factor 1 leaves it as it is."""
-    from cae_compress.data import train_pipeline
+    from cae_compress.training.data import train_pipeline
 
     ds = load_dataset(str(tiny_npz))
     rng = np.random.default_rng(0)
@@ -152,7 +152,7 @@ def test_enlarged_crops_are_smoother_tiles_of_the_same_size(tiny_npz):
 
 def test_flip_mirrors_about_half_the_tiles_and_nothing_else(tiny_npz):
     """--flip: every tile comes out as itself or its mirror image, and both happen."""
-    from cae_compress.data import train_pipeline
+    from cae_compress.training.data import train_pipeline
 
     ds = load_dataset(str(tiny_npz))
     rng = np.random.default_rng(1)
@@ -166,7 +166,7 @@ def test_flip_mirrors_about_half_the_tiles_and_nothing_else(tiny_npz):
 
 
 def test_scales_flag_is_checked(tiny_npz):
-    from cae_compress.train import TrainConfig
+    from cae_compress.training.train import TrainConfig
 
     with pytest.raises(CaeError, match="--scales takes positive integers"):
         TrainConfig(dataset=str(tiny_npz), scales=(0, 2)).validate()

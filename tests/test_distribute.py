@@ -11,7 +11,7 @@ import keras
 import pytest
 
 from cae_compress.errors import CaeError
-from cae_compress.train import TrainConfig, train
+from cae_compress.training.train import TrainConfig, train
 
 
 def _losses(run):
@@ -73,7 +73,7 @@ def test_resume_on_another_number_of_replicas(tiny_npz, tmp_path):
     run = tmp_path / "run"
     script = f"""
 import keras
-from cae_compress.train import TrainConfig, train
+from cae_compress.training.train import TrainConfig, train
 class Kill(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 1:

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from cae_compress import codec, zoo
-from cae_compress.bench import Row, rate_summary
-from cae_compress.refine import lmbda_at
+from cae_compress.evaluation.bench import Row, rate_summary
+from cae_compress.codecs.hyperprior import EFFORT_STEPS, STRIDE, padded_shape
+from cae_compress.models.refine import WINDOW, distortion_weight_at
 
 
 def _sample(h=128, w=192):
@@ -38,7 +39,8 @@ def test_refined_file_is_smaller_for_its_quality_and_decodes_with_plain_litert(s
     plain = codec.encode(shipped_tf, img, quality=q)
     steps = []
     refined = codec.encode(shipped_tf, img, quality=q, effort=4, on_step=steps.append)
-    assert sum(steps) == shipped_tf.refine_steps(*img.shape[:2], 4) > 0
+    rows, cols = (n // STRIDE for n in padded_shape(*img.shape[:2]))
+    assert sum(steps) == EFFORT_STEPS[4 - 1] * -(-rows // WINDOW) * -(-cols // WINDOW) > 0  # every step of every refined window counted
     assert refined != plain
     (tmp_path / "refined.cae").write_bytes(refined)
     # decode in a fresh process with the plain LiteRT decoder, TensorFlow never imported
@@ -52,17 +54,17 @@ def test_refined_file_is_smaller_for_its_quality_and_decodes_with_plain_litert(s
     out = np.asarray(Image.open(tmp_path / "refined.png"))
     plain_out = codec.decode(zoo.load("hyperprior"), plain)
     pixels = img.shape[0] * img.shape[1]
-    lmbda = lmbda_at(shipped_tf.keras_model().lambdas, q)
-    cost = lambda data, pix: 8 * len(data) / pixels + lmbda * _mse(img, pix)  # noqa: E731  (what the refinement lowers)
+    weight = distortion_weight_at(shipped_tf.cae.lambdas, q)
+    cost = lambda data, pix: 8 * len(data) / pixels + weight * _mse(img, pix)  # noqa: E731  (what the refinement lowers)
     assert cost(refined, out) < cost(plain, plain_out)
     assert 10 * np.log10(255**2 / _mse(img, out)) > 10 * np.log10(255**2 / _mse(img, plain_out)) - 0.5  # the same quality, about
     assert len(refined) < 1.05 * len(plain)
 
 
-def test_effort_needs_a_model_with_streams_and_a_level_in_range(tmp_path, rate_model_path):
+def test_effort_needs_a_model_with_a_continuous_quality_and_a_level_in_range(tmp_path, rate_model_path):
     Image.fromarray(_sample(64, 64)).save(tmp_path / "a.png")
     cases = {
-        ("--effort", "3", "--model-path", str(rate_model_path)): "--effort above 1 refines the codes of models with streams",
+        ("--effort", "3", "--model-path", str(rate_model_path)): "--effort above 1 refines the codes of models with a continuous quality",
         ("--effort", "10"): "--effort must be between 1 and 9, got 10",
         ("--effort", "0"): "--effort must be between 1 and 9, got 0",
     }

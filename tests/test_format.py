@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cae_compress import codec
-from cae_compress import format as fmt
+from cae_compress.io import format as fmt
 from cae_compress.errors import CaeError
 
 

@@ -39,7 +39,8 @@ def test_every_release_and_format_version_is_covered():
 
 def test_hyperprior_files_of_both_code_layouts_are_kept():
     """0.2.0 coded the codes of the whole image at once (5-byte record); 0.3.0 codes them in bands, and its tall file has several."""
-    from cae_compress import format as fmt, hypercodec
+    from cae_compress.io import format as fmt
+    from cae_compress.codecs import hyperprior as hypercodec
 
     old = fmt.unpack_streams((GOLDEN / "0.2.0-hyperprior.cae").read_bytes())[1]
     new = fmt.unpack_streams((GOLDEN / "0.3.0-hyperprior-tall.cae").read_bytes())[1]

@@ -9,11 +9,12 @@ import zlib
 import numpy as np
 import pytest
 
-from cae_compress import codec, hypercodec, zoo
+from cae_compress import codec, zoo
+from cae_compress.codecs import hyperprior as hypercodec
 from cae_compress.entropy_models import gaussian
-from cae_compress import format as fmt
+from cae_compress.io import format as fmt
 from cae_compress.errors import CaeError
-from cae_compress.layouts import window_grid
+from cae_compress.codecs.layouts import window_grid
 
 
 def sample_image():
@@ -44,7 +45,7 @@ def tiny_hyperprior(tmp_path_factory):
     import keras
 
     from cae_compress.models.hyperprior import build_hyperprior_model, round_weights_to_float16
-    from cae_compress.lite_export import export_lite
+    from cae_compress.models.export import export_lite
     from cae_compress.models import save_model
 
     keras.utils.set_random_seed(5)
@@ -135,21 +136,22 @@ def _int8_tensors(path):
 def test_litert_analysis_is_an_int8_head_and_a_float_tail(tiny_hyperprior):
     import json
 
-    from cae_compress.lite import lite_paths, tail_path
+    from cae_compress.runtime.files import ModelFiles
 
-    enc, dec, meta = lite_paths(tiny_hyperprior)
-    assert json.loads(meta.read_text())["parts"] == {"encoder": [enc.name, tail_path(enc).name]}
+    files = ModelFiles(tiny_hyperprior)
+    enc, dec, tail = files.tflite("encoder"), files.tflite("decoder"), files.tail("encoder")
+    assert json.loads(files.lite_json.read_text())["parts"] == {"encoder": [enc.name, tail.name]}
     assert _int8_tensors(enc) > 0  # the head runs on int8 weights
-    assert _int8_tensors(tail_path(enc)) == 0 and _int8_tensors(dec) == 0  # the rest of the analysis and the synthesis stay float
+    assert _int8_tensors(tail) == 0 and _int8_tensors(dec) == 0  # the rest of the analysis and the synthesis stay float
 
 
 def test_litert_synthesis_is_one_graph_of_static_shapes(tiny_hyperprior):
     """GDN exported as 1x1 convolutions: no run-time shape ops (they split the graph and slow its first call), same pixels as Keras."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from cae_compress.lite import lite_paths
+    from cae_compress.runtime.files import ModelFiles
 
-    interp = Interpreter(model_path=str(lite_paths(tiny_hyperprior)[1]))
+    interp = Interpreter(model_path=str(ModelFiles(tiny_hyperprior).tflite("decoder")))
     ops = {op["op_name"] for op in interp._get_ops_details()}
     assert not ops & {"SHAPE", "GATHER", "PACK", "RESHAPE", "FULLY_CONNECTED"} and "CONV_2D" in ops
     img = _photo_like(64, 128, seed=2)
@@ -160,13 +162,11 @@ def test_litert_synthesis_is_one_graph_of_static_shapes(tiny_hyperprior):
 
 def test_files_of_either_encoder_decode_to_identical_symbols_with_either_decoder(tiny_hyperprior, monkeypatch):
     """The int8 analysis (LiteRT) and the float one (TensorFlow) make slightly different codes; a file of either is decoded to the same symbols by both."""
-    from cae_compress import hypercodec
-
     lite = zoo.load(model_path=tiny_hyperprior, backend="litert")
     keras_model = zoo.load(model_path=tiny_hyperprior, backend="tensorflow")
     seen = []
-    original = hypercodec.HyperpriorCodec._decode_codes
-    monkeypatch.setattr(hypercodec.HyperpriorCodec, "_decode_codes", lambda self, *a: seen.append(original(self, *a)) or seen[-1])
+    original = hypercodec.MeanScale.decode
+    monkeypatch.setattr(hypercodec.MeanScale, "decode", lambda self, *a: (lambda out: seen.append(out[0]) or out)(original(self, *a)))
     img = _photo_like(70, 90)
     symbols = {}
     for enc_name, enc in (("int8", lite), ("float", keras_model)):
@@ -197,26 +197,27 @@ def test_a_flipped_symbol_is_one_clear_error(tiny_hyperprior):
 
 def test_band_scale_indices_are_exactly_the_whole_images(tiny_hyperprior):
     """Each band's hyper-synthesis sees HYPER_MARGIN rows of context: its scale indices equal the whole image's, bit for bit."""
-    model = zoo.load(model_path=tiny_hyperprior)
-    c = model.codec
-    _, _, z_float = c.analyse(_photo_like(11 * hypercodec.PAD, 5 * hypercodec.PAD, seed=3), 80)
+    c = zoo.load(model_path=tiny_hyperprior)
+    y = c.analyse(_photo_like(11 * hypercodec.PAD, 5 * hypercodec.PAD, seed=3)).y * c.gains(80)[0]
+    z_float = np.asarray(c.nets["hyper_encoder"](y[None]))[0]
     rng = np.random.default_rng(3)
     z = (np.rint(z_float) + rng.integers(-3, 4, z_float.shape)).astype(np.int32)  # varied symbols, so the indices vary too
     assert z.shape[:2] == (11, 5)
-    mean, index = c._hyper(z)
+    mean, index = c.latent.parameters(z)
     for band in (1, 2, 5):
         parts = list(c._bands(z, band))
         assert [p[0] for p in parts] == list(range(0, 11, band))
-        assert np.array_equal(np.concatenate([p[3] for p in parts]), index)
-        assert np.allclose(np.concatenate([p[2] for p in parts]), mean, atol=1e-5)
+        assert np.array_equal(np.concatenate([p[2][1] for p in parts]), index)
+        assert np.allclose(np.concatenate([p[2][0] for p in parts]), mean, atol=1e-5)
     assert len(np.unique(index)) > 3
 
 
 def test_banded_stream_decodes_band_by_band_to_the_whole_images_pixels(shipped, monkeypatch):
     """A tall image coded in one-row bands decodes (checksum held) with a few bands in memory, to the pixels of a one-band file."""
-    c = shipped.codec
+    c = shipped
     img = _photo_like(1700, 70, seed=4)
-    x, y, z = c.analyse(img, 60)
+    y = c.analyse(img).y * c.gains(60)[0]
+    z = np.asarray(c.nets["hyper_encoder"](y[None]))[0]
     streams, record = c.code(y, z, 60, band=1)
     one_streams, one_record = c.code(y, z, 60, band=99)
     assert hypercodec.RECORD.unpack(record)[2] == 1 and hypercodec.RECORD.unpack(one_record)[2] == 99
@@ -340,7 +341,7 @@ def test_cli_quality_and_bpp(tiny_hyperprior, tmp_path):
 
 def test_cae_train_hyperprior_lowers_the_loss_and_the_run_encodes(tiny_npz, tmp_path):
     """``cae train --model hyperprior``: the loss goes down, and the run's model goes through encode/decode."""
-    from cae_compress.train import TrainConfig, train
+    from cae_compress.training.train import TrainConfig, train
 
     run = tmp_path / "run"
     result = train(TrainConfig(model="hyperprior", dataset=str(tiny_npz), code_length=12, filters=8, epochs=3, batch_size=32, learning_rate=3e-3), run_dir=run, quiet=True)

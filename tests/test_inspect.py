@@ -8,7 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cae_compress.cli import app
-from cae_compress.visualize import diverging, error_figure, filter_grid, heat
+from cae_compress.evaluation.visualize import diverging, error_figure, filter_grid, heat
 from conftest import smooth_images
 
 runner = CliRunner()
@@ -65,7 +65,7 @@ def test_colour_maps():
 
 
 def test_runs_compares_runs(tiny_npz, tmp_path):
-    from cae_compress.train import TrainConfig, train
+    from cae_compress.training.train import TrainConfig, train
 
     for name, l2 in [("plain", 0.0), ("decay", 1e-4)]:
         train(TrainConfig(dataset=str(tiny_npz), code_length=8, filters=4, epochs=1, batch_size=64, l2_penalty=l2), run_dir=tmp_path / "logs" / "dense" / name, quiet=True)

@@ -7,19 +7,21 @@ import numpy as np
 import pytest
 
 from cae_compress import codec, zoo
-from cae_compress import format as fmt
+from cae_compress.io import format as fmt
 from cae_compress.errors import CaeError
-from cae_compress.lite import LiteModel, lite_paths
+from cae_compress.runtime.files import ModelFiles
 from conftest import smooth_images
 
 
 def test_export_writes_three_files(lite_model_path):
-    for p in lite_paths(lite_model_path):
-        assert p.is_file() and p.stat().st_size > 0
+    files = ModelFiles(lite_model_path)
+    assert files.exported() == sorted([files.tflite("decoder"), files.tflite("encoder"), files.lite_json])
+    for p in files.exported():
+        assert p.stat().st_size > 0
 
 
 def test_auto_picks_litert_and_tensorflow_on_request(lite_model_path, rgb_model_path):
-    assert isinstance(zoo.load(model_path=lite_model_path), LiteModel)
+    assert zoo.load(model_path=lite_model_path).backend == "litert"
     assert zoo.load(model_path=lite_model_path, backend="tensorflow").backend == "tensorflow"
     assert zoo.load(model_path=rgb_model_path).backend == "tensorflow"  # no .tflite beside it
     with pytest.raises(CaeError, match="no LiteRT files"):
@@ -33,8 +35,8 @@ def test_litert_matches_tensorflow(lite_model_path):
     keras = zoo.load(model_path=lite_model_path, backend="tensorflow")
     assert lite.fingerprint == keras.fingerprint and lite.tile_shape == keras.tile_shape
     img = smooth_images(1, 70, seed=3)[0][:, :45]
-    codes_l, _ = codec.encode_codes(lite, img)
-    codes_k, _ = codec.encode_codes(keras, img)
+    codes_l = lite.layout.encode(lite, img)
+    codes_k = keras.layout.encode(keras, img)
     np.testing.assert_allclose(codes_l, codes_k, atol=1e-4)
     for dtype in ("float32", "uint8"):
         a, b = codec.encode(lite, img, dtype), codec.encode(keras, img, dtype)
@@ -50,8 +52,8 @@ def test_litert_matches_tensorflow(lite_model_path):
 def test_litert_codes_do_not_depend_on_batch_size(lite_model_path):
     lite = zoo.load(model_path=lite_model_path)
     tile = smooth_images(1, 16, seed=1)[0]
-    alone, _ = codec.encode_codes(lite, tile)
-    many, _ = codec.encode_codes(lite, np.tile(tile, (12, 25, 1)))  # 300 tiles: batches of 128 and a padded rest
+    alone = lite.layout.encode(lite, tile)
+    many = lite.layout.encode(lite, np.tile(tile, (12, 25, 1)))  # 300 tiles: batches of 128 and a padded rest
     assert alone.tobytes() == many[0].tobytes() == many[-1].tobytes()
 
 
@@ -72,18 +74,18 @@ def test_encode_decode_without_importing_tensorflow(lite_model_path, tmp_path):
 
 
 def test_training_exports_litert_files(tiny_npz, tmp_path):
-    from cae_compress.train import TrainConfig, train
+    from cae_compress.training.train import TrainConfig, train
 
     train(TrainConfig(dataset=str(tiny_npz), code_length=8, filters=4, epochs=1, batch_size=64), run_dir=tmp_path / "run", quiet=True)
-    assert all(p.is_file() for p in lite_paths(tmp_path / "run" / "model.keras"))
-    assert isinstance(zoo.load(model_path=tmp_path / "run"), LiteModel)
+    assert ModelFiles(tmp_path / "run" / "model.keras").has_lite()
+    assert zoo.load(model_path=tmp_path / "run").backend == "litert"
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_transposed_convolutions_rewritten_exactly(padding):
     import keras
 
-    from cae_compress.lite_export import _without_transposed_convolutions
+    from cae_compress.models.export import _without_transposed_convolutions
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((6, 7, 4))

@@ -9,7 +9,7 @@ from cae_compress.models import (
     reconstruction_loss,
     save_model,
 )
-from cae_compress.pixels import from_model_range, to_model_range
+from cae_compress.io.pixels import from_model_range, to_model_range
 
 
 @pytest.mark.parametrize(
@@ -86,9 +86,16 @@ def test_save_load_round_trip(tmp_path):
     assert load_model(tmp_path.joinpath("m.keras")).arch == "deep"
 
 
-def test_fingerprint_changes_with_weights():
+def test_fingerprint_names_the_weights():
+    """Equal weights give equal fingerprints; changing one value of one weight changes it."""
     a = build_model("dense", (8, 8, 1), code_length=4, filters=2)
     b = build_model("dense", (8, 8, 1), code_length=4, filters=2)
+    b.set_weights(a.get_weights())
+    assert fingerprint(a) == fingerprint(b)
+    weights = b.get_weights()
+    weights[-1] = weights[-1].copy()
+    weights[-1].flat[0] += 1e-3
+    b.set_weights(weights)
     assert fingerprint(a) != fingerprint(b)
 
 

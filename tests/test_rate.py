@@ -7,22 +7,23 @@ import sys
 import numpy as np
 import pytest
 
-from cae_compress import codec, layouts, zoo
-from cae_compress import format as fmt
-from cae_compress.coder import Tables, decode_symbols, encode_symbols
+from cae_compress import codec, zoo
+from cae_compress.codecs import dense, layouts
+from cae_compress.io import format as fmt
+from cae_compress.entropy_models.tables import Tables, decode_symbols, encode_symbols
 from cae_compress.errors import CaeError
-from cae_compress.lite import lite_paths
-from cae_compress.metrics import bd_rate
+from cae_compress.runtime.files import ModelFiles
+from cae_compress.evaluation.metrics import bd_rate
 from conftest import smooth_images
 
 
 @pytest.fixture(scope="module")
 def tables(rate_model_path):
-    return Tables(json.loads(lite_paths(rate_model_path)[2].read_text())["entropy"])
+    return Tables(json.loads(ModelFiles(rate_model_path).lite_json.read_text())["entropy"])
 
 
 def test_tables_are_integer_and_normalised(rate_model_path, tables):
-    meta = json.loads(lite_paths(rate_model_path)[2].read_text())["entropy"]
+    meta = json.loads(ModelFiles(rate_model_path).lite_json.read_text())["entropy"]
     assert meta["precision"] == 24 and len(meta["frequencies"]) == 6
     for f in meta["frequencies"]:
         assert all(isinstance(v, int) and v >= 1 for v in f) and sum(f) == 1 << 24
@@ -72,10 +73,10 @@ def test_windows_leave_no_seams(rate_model_path, monkeypatch):
     """Small windows with their margins of context give what one window over the whole image gives."""
     model = zoo.load(model_path=rate_model_path, backend="litert")
     img = smooth_images(1, 200, seed=10)[0][:, :150]
-    whole_codes, _ = codec.encode_codes(model, img)
+    whole_codes = model.layout.encode(model, img)
     whole = codec.reconstruct(model, img)
     monkeypatch.setattr(layouts, "WINDOW", 5)  # 40-pixel windows: 5x4 of them, every seam inside the image
-    tiled_codes, _ = codec.encode_codes(model, img)
+    tiled_codes = model.layout.encode(model, img)
     np.testing.assert_allclose(tiled_codes, whole_codes, atol=1e-4)
     assert np.abs(codec.reconstruct(model, img).astype(int) - whole).max() <= 1
 
@@ -93,8 +94,8 @@ def test_backends_decode_the_same_file_alike(rate_model_path):
     a, b = codec.decode(lite, data), codec.decode(keras, data)
     assert np.abs(a.astype(int) - b).max() <= 1
     # the codes themselves: integers, equal but for values within float rounding of a half
-    ca, _ = codec.encode_codes(lite, img)
-    cb, _ = codec.encode_codes(keras, img)
+    ca = lite.layout.encode(lite, img)
+    cb = keras.layout.encode(keras, img)
     assert np.mean(np.rint(ca) != np.rint(cb)) < 1e-3
 
 
@@ -131,11 +132,11 @@ def test_version_2_fields_go_together(rate_model_path):
     with pytest.raises(CaeError, match="does not go with"):
         fmt.parse_header(bytes(data))
     with pytest.raises(CaeError, match="rate models only"):
-        codec.check_options("int", "auto")
+        dense.check_options("int", "auto")
 
 
 def test_train_rate_model_lowers_the_loss(tiny_npz, tmp_path):
-    from cae_compress.train import TrainConfig, train
+    from cae_compress.training.train import TrainConfig, train
 
     run = tmp_path / "run"
     result = train(
@@ -145,7 +146,7 @@ def test_train_rate_model_lowers_the_loss(tiny_npz, tmp_path):
     loss = result.history["loss"]
     assert loss[-1] < loss[0]
     assert result.test["bpp"] > 0 and result.test["lmbda"] == 50
-    meta = json.loads(lite_paths(run / "model.keras")[2].read_text())
+    meta = json.loads(ModelFiles(run / "model.keras").lite_json.read_text())
     assert meta["tile_shape"] == [8, 8, 3] and len(meta["entropy"]["frequencies"]) == 8
     # the real file's rate is the evaluated information content plus the header and the coder's last word
     model = zoo.load(model_path=run)
@@ -163,14 +164,14 @@ def test_bd_rate_of_a_scaled_curve():
 def test_reexport_keeps_the_tables_files_were_made_with(rate_model_path, tmp_path):
     import shutil
 
-    from cae_compress.lite_export import export_lite
+    from cae_compress.models.export import export_lite
     from cae_compress.models import load_model
 
     path = tmp_path / "model.keras"
     shutil.copy(rate_model_path, path)
-    for src, dst in zip(lite_paths(rate_model_path), lite_paths(path)):
-        shutil.copy(src, dst)
-    meta_path = lite_paths(path)[2]
+    for src in ModelFiles(rate_model_path).exported():
+        shutil.copy(src, tmp_path / src.name)
+    meta_path = ModelFiles(path).lite_json
     meta = json.loads(meta_path.read_text())
     meta["entropy"]["frequencies"][0][0] += 1  # as if another machine had rounded the prior differently
     meta["entropy"]["frequencies"][0][1] -= 1

@@ -7,7 +7,7 @@ import pytest
 
 from cae_compress import codec, zoo
 from cae_compress.errors import CaeError
-from cae_compress.lite import lite_paths
+from cae_compress.runtime.files import ModelFiles
 from conftest import smooth_images
 
 SHIPPED = sorted(zoo.shipped_models())
@@ -23,7 +23,7 @@ def test_manifest_matches_the_files(name):
         assert "lite_only" in m and "sha256" not in m
     else:
         assert m["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    names = {p.name for p in lite_paths(path)} | set(m["sha256_lite"])
+    names = {p.name for p in ModelFiles(path).exported()} | set(m["sha256_lite"])
     for n in names:  # every file beside the weights, the hyperprior's extra graphs and parameters too
         assert m["sha256_lite"][n] == hashlib.sha256((path.parent / n).read_bytes()).hexdigest()
     assert m["test"]["psnr"] > 20

@@ -7,7 +7,7 @@ import pytest
 
 from cae_compress.errors import CaeError
 from cae_compress.models import load_model
-from cae_compress.train import TrainConfig, train
+from cae_compress.training.train import TrainConfig, train
 
 
 def _config(tiny_npz, **kw):

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cae_compress import zoo
 from cae_compress.cli import app
-from cae_compress.train import TrainConfig, train
+from cae_compress.training.train import TrainConfig, train
 from conftest import smooth_images
 
 runner = CliRunner()
@@ -83,7 +83,7 @@ def shipped_rates(rate_run, finished_run, tmp_path, monkeypatch):
 
 
 def _model_in(path):
-    from cae_compress import format as fmt
+    from cae_compress.io import format as fmt
 
     return fmt.parse_header(path.read_bytes()).model_name
 

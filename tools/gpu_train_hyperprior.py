@@ -71,7 +71,7 @@ class Deconv(nn.Module):
 
 
 class GDN(nn.Module):
-    """x / sqrt(beta + gamma . x^2) with beta = b^2 + 1e-6, gamma = g^2, as cae_compress.layers.GDN."""
+    """x / sqrt(beta + gamma . x^2) with beta = b^2 + 1e-6, gamma = g^2, as cae_compress.models.layers.GDN."""
 
     def __init__(self, c, inverse=False):
         super().__init__()

@@ -47,10 +47,10 @@ def main() -> None:
     p.add_argument("--dest", default=str(zoo.PRETRAINED_DIR))
     p.add_argument("--check", type=int, default=1000, help="CIFAR-10 test images decoded before and after the float16 rounding")
     args = p.parse_args()
-    from cae_compress.data import load_dataset
-    from cae_compress.lite import lite_paths
-    from cae_compress.lite_export import export_lite
     from cae_compress.models import load_model, save_model
+    from cae_compress.models.export import export_lite
+    from cae_compress.runtime.files import ModelFiles
+    from cae_compress.training.data import load_dataset
 
     images = load_dataset("cifar10").x_test[: args.check]
     dest = Path(args.dest)
@@ -78,7 +78,7 @@ def main() -> None:
                 "psnr_before": psnr(images, before), "psnr_after": psnr(images, after),
             },
             "sha256": sha(path),
-            "sha256_lite": {q.name: sha(q) for q in lite_paths(path) if q.is_file()},
+            "sha256_lite": {q.name: sha(q) for q in ModelFiles(path).exported()},
         })
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         size = sum(q.stat().st_size for q in dest.glob(f"{name}.*"))

@@ -51,11 +51,11 @@ def main() -> None:
     p.add_argument("--dest", default=str(zoo.PRETRAINED_DIR))
     p.add_argument("--rebuild", action="store_true", help="rebuild the weights and graphs (else only rewrite the manifest)")
     args = p.parse_args()
-    from cae_compress import hypercodec
-    from cae_compress.models.hyperprior import LAMBDAS, build_hyperprior_model, load_torch_export, round_weights_to_float16
-    from cae_compress.lite import lite_paths, tail_path
-    from cae_compress.lite_export import export_lite
+    from cae_compress.codecs import hyperprior as hypercodec
     from cae_compress.models import load_model, save_model
+    from cae_compress.models.export import export_lite
+    from cae_compress.models.hyperprior import LAMBDAS, build_hyperprior_model, load_torch_export, round_weights_to_float16
+    from cae_compress.runtime.files import ModelFiles
 
     dest = Path(args.dest)
     path = dest / "hyperprior.keras"
@@ -66,7 +66,7 @@ def main() -> None:
         save_model(model, path)
         export_lite(load_model(path), path)
     model = load_model(path)
-    beside = [*lite_paths(path), *hypercodec.lite_files(path).values(), tail_path(lite_paths(path)[0]), hypercodec.params_path(path)]
+    beside = ModelFiles(path).exported()  # lite.json, every .tflite (the analysis' parts too), hyper.npz
     manifest = {
         "name": "hyperprior",
         "architecture": "hyperprior",

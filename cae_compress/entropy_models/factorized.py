@@ -8,7 +8,7 @@ uniform noise, so this is also the likelihood of the noisy code, and
 ``-log2`` of it summed over the code is the rate the loss pays for.
 
 :func:`integer_tables` turns the trained density into what the coder uses
-(``cae_compress.coder``): for each channel, the integer frequencies of every
+(``cae_compress.entropy_models.tables``): for each channel, the integer frequencies of every
 symbol in a fixed range, summing to ``2**PRECISION``.  They are computed once,
 when the model is exported, and stored beside it; decoding never evaluates the
 floats again, so a file decodes the same on every machine.
@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from cae_compress._tf import tf  # noqa: F401  (quiet import first)
+from cae_compress._tf import tf  # noqa: F401  (quiet import first; a Keras layer: this module is the training side)
 import keras
 from keras import ops
 
-PRECISION = 24  # bits of the integer frequencies: the precision of constriction's default range coder
+from cae_compress.entropy_models.tables import PRECISION
+
 TAIL_MASS = 1e-9  # probability left outside a channel's symbol range, at most (per side)
 MAX_HALF_RANGE = 255  # no channel codes symbols beyond +-this
 

@@ -14,7 +14,9 @@ and :func:`from_model_range` convert uint8 pixels both ways.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,9 @@ from cae_compress._tf import tf  # noqa: F401  (quiet import first)
 import keras
 from keras import ops
 
+from cae_compress import registry
 from cae_compress.errors import CaeError
+from cae_compress.io.files import atomic_write
 
 DEFAULT_ARCHITECTURE = "dense"
 
@@ -149,8 +153,6 @@ def build_model(
     l1_code: float = 0.0,
 ) -> CAE:
     """Build an untrained CAE of architecture ``arch`` (any registered one, see ``cae_compress.registry``)."""
-    from cae_compress import registry
-
     return registry.get(arch).build(tuple(input_shape), code_length, filters, l2_penalty, l1_code)
 
 
@@ -208,17 +210,16 @@ def save_model(model: CAE, path: str | Path) -> Path:
     clean = type(model).from_config(model.get_config())
     clean(np.zeros((1, *model.tile_shape), "float32"))  # build
     clean.set_weights(model.get_weights())
-    tmp = path.with_name(path.name + ".part.keras")
-    clean.save(tmp)
-    _deflate(tmp)
-    tmp.replace(path)
-    return path
+
+    def write(tmp: Path) -> None:
+        clean.save(tmp)
+        _deflate(tmp)
+
+    return atomic_write(path, write=write)
 
 
 def _deflate(path: Path) -> None:
     """Rewrite a ``.keras`` zip with its members deflated (Keras stores them uncompressed)."""
-    import zipfile
-
     with zipfile.ZipFile(path) as src:
         members = [(info.filename, src.read(info)) for info in src.infolist()]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
@@ -233,10 +234,6 @@ def load_model(path: str | Path) -> CAE:
         path = path / "model.keras"
     if not path.is_file():
         raise CaeError(f"{path}: no such model file")
-    import importlib
-
-    from cae_compress import registry
-
     for module in registry.modules():  # registers every architecture's Keras classes
         importlib.import_module(module)
 

@@ -30,7 +30,7 @@ import keras
 from keras import layers, ops
 
 from cae_compress.entropy_models.factorized import FactorizedPrior
-from cae_compress.layers import GDN
+from cae_compress.models.layers import GDN
 from cae_compress.models import RateDistortionCAE
 
 STRIDE = 8  # pixels per code position along each side

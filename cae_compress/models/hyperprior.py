@@ -29,7 +29,6 @@ of this module (``tools/gpu_train_hyperprior.py``), loaded here by
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +37,17 @@ from cae_compress._tf import tf
 import keras
 from keras import layers, ops
 
+from cae_compress.codecs.hyperprior import STRIDE  # the geometry, shared with the TensorFlow-free codec
 from cae_compress.entropy_models.factorized import FactorizedPrior
-from cae_compress.hypercodec import HYPER_STRIDE, STRIDE  # the geometry, shared with the TensorFlow-free codec
-from cae_compress.layers import GDN
+from cae_compress.entropy_models.gaussian import GaussianConditional
+from cae_compress.errors import CaeError
 from cae_compress.models import RateDistortionCAE
+from cae_compress.models.layers import GDN
 
 N, M, S = 128, 192, 96  # transform width, code channels, width of the scale branch
-LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)  # rate anchors: lambda of each gain pair
-SCALE_MIN, SCALE_MAX = 0.11, 256.0
+# rate anchors: the weight of the distortion (MSE on the 0-255 scale) against the bits per pixel, one per gain pair,
+# as in CompressAI (loss = lambda * 255^2 * MSE + bpp; larger lambda, better quality)
+LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 
 
 def _analysis(n, m):
@@ -90,15 +92,6 @@ def _hyper_branch(n, width, m, kind):
     return keras.Model(inp, out, name=f"hyper_{kind}")
 
 
-def _gaussian_likelihood(values, scale):
-    """Probability of the unit interval around ``values`` under a zero-mean Gaussian of ``scale``."""
-    v = ops.abs(values)
-    c = 1.0 / (scale * math.sqrt(2.0))
-    upper = 0.5 * tf.math.erfc(-(0.5 - v) * c)
-    lower = 0.5 * tf.math.erfc(-(-0.5 - v) * c)
-    return ops.maximum(upper - lower, 1e-9)
-
-
 def _ste_round(x):
     return x + ops.stop_gradient(ops.round(x) - x)
 
@@ -138,15 +131,29 @@ class HyperpriorCAE(RateDistortionCAE):
     def _levels(self, batch):
         return tf.random.uniform((batch,), 0, len(self.lambdas), dtype=tf.int32)
 
-    def _forward(self, x, level, training):
+    def hyper_synthesis(self, z_hat, height, width, training=False):
+        """The mean and the scale of every code value (``height`` x ``width`` positions) from the rounded hyper-codes."""
+        mean = self.hyper_mean(z_hat, training=training)[:, :height, :width]
+        log_scale = self.hyper_scale(z_hat, training=training)[:, :height, :width]
+        return mean, GaussianConditional.scale_of(log_scale)
+
+    def bits(self, y_residual, scale, z):
+        """The rate of each image in bits: codes minus means under the Gaussian conditional, hyper-codes under the prior.
+
+        The one rate term of training (noisy values) and of encode-time
+        refinement (``cae_compress.models.refine``, rounded values).
+        """
+        y_nats = ops.sum(ops.log(GaussianConditional.likelihood(y_residual, scale)), axis=(1, 2, 3))
+        z_nats = ops.sum(ops.log(self.prior(z)), axis=(1, 2, 3))
+        return -(y_nats + z_nats) / np.log(2.0)
+
+    def forward(self, x, level, training):
+        """The reconstruction and the bits of each image of ``x`` at rate anchor ``level`` (one per image)."""
         y = self.encoder(x, training=training)
         y = y * ops.exp(ops.take(self.gain, level, axis=0))[:, None, None, :]
         z = self.hyper_encoder(y, training=training)
         z_hat = _ste_round(z)
-        h, w = ops.shape(y)[1], ops.shape(y)[2]
-        mean = self.hyper_mean(z_hat, training=training)[:, :h, :w]
-        log_scale = self.hyper_scale(z_hat, training=training)[:, :h, :w]
-        scale = ops.exp(ops.clip(log_scale, math.log(SCALE_MIN), math.log(SCALE_MAX)))
+        mean, scale = self.hyper_synthesis(z_hat, ops.shape(y)[1], ops.shape(y)[2], training)
         y_hat = _ste_round(y - mean) + mean
         x_hat = self.decoder(y_hat * ops.exp(ops.take(self.inverse_gain, level, axis=0))[:, None, None, :], training=training)
         if training:
@@ -154,18 +161,17 @@ class HyperpriorCAE(RateDistortionCAE):
             z_rate = z + tf.random.uniform(tf.shape(z), -0.5, 0.5)
         else:
             y_rate, z_rate = ops.round(y - mean), ops.round(z)
-        bits = -(ops.sum(ops.log(_gaussian_likelihood(y_rate, scale)), axis=(1, 2, 3)) + ops.sum(ops.log(self.prior(z_rate)), axis=(1, 2, 3))) / np.log(2.0)
-        return x_hat, bits
+        return x_hat, self.bits(y_rate, scale, z_rate)
 
     def call(self, x, training=False):
         if not self.prior.built:
             self.prior(self.hyper_encoder(self.encoder(x)))
         level = ops.full((ops.shape(x)[0],), len(self.lambdas) // 2, dtype="int32")
-        return self._forward(x, level, training)[0]
+        return self.forward(x, level, training)[0]
 
     def _rd_terms(self, x, training):
         level = self._levels(tf.shape(x)[0])
-        x_hat, bits = self._forward(x, level, training)
+        x_hat, bits = self.forward(x, level, training)
         pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], "float32")
         bpp_each = bits / pixels
         mse_each = ops.mean(ops.square(x - x_hat), axis=(1, 2, 3)) * 255.0**2
@@ -177,13 +183,6 @@ class HyperpriorCAE(RateDistortionCAE):
     # +0.39 % BD-rate against the float analysis and at most 0.022 dB (at quality 100); the synthesis stays float32
     # (int8 there lost 0.08 dB at quality 100: see the README's speed section)
     int8_head = {"encoder": "gdn_2"}
-
-    def lite_graphs(self, keras_path):
-        """The networks exported to LiteRT besides the encoder and decoder, and their files."""
-        from cae_compress.hypercodec import lite_files
-
-        paths = lite_files(keras_path)
-        return [(self.hyper_encoder, paths["hyper_analysis"]), (self.hyper_mean, paths["hyper_mean"])]
 
     # ----------------------------------------------------------------- saving
     def get_config(self):
@@ -211,8 +210,6 @@ def build_hyperprior_model(n: int = N, m: int = M, s: int = S) -> HyperpriorCAE:
 
 def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> HyperpriorCAE:
     """The registry's builder (``cae train`` flags): ``--filters`` is the transform width, ``--code-length`` the code channels."""
-    from cae_compress.errors import CaeError
-
     if input_shape[2] != 3:
         raise CaeError("the hyperprior model codes colour images only (no --grayscale)")
     n = filters or N

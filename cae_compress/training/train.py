@@ -32,9 +32,17 @@ from pathlib import Path
 
 import numpy as np
 
-from cae_compress import __version__
+from cae_compress import __version__, registry
+from cae_compress._quiet import quiet_stderr
 from cae_compress.errors import FAILURE, CaeError
-from cae_compress.metrics import reconstruction_metrics
+from cae_compress.evaluation.metrics import reconstruction_metrics
+from cae_compress.io.files import atomic_write
+from cae_compress.io.pixels import from_model_range, to_model_range
+from cae_compress.training.data import eval_pipeline, load_dataset, train_pipeline
+from cae_compress.training.distribute import STRATEGIES, is_chief, make_strategy
+
+# TensorFlow, Keras and the Keras models are imported inside the functions that train:
+# `cae train` checks its flags (and `cae train --help` runs) without loading them.
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 DEVICES = ("auto", "cpu", "gpu")
@@ -73,12 +81,10 @@ class TrainConfig:
     @property
     def rate(self) -> bool:
         """Whether this trains an entropy-coded model (``factorized``, ``hyperprior``): distortion + lambda * rate."""
-        from cae_compress import registry
 
         return registry.entropy_coded(self.model)
 
     def validate(self) -> None:
-        from cae_compress import registry
 
         registry.get(self.model)
         self.scales = tuple(int(f) for f in self.scales)  # a list once read back from run.json
@@ -104,7 +110,6 @@ class TrainConfig:
             raise CaeError(f"--learning-rate must be positive, got {self.learning_rate}")
         if not 0 < self.lr_decay <= 1:
             raise CaeError(f"--lr-decay must be in (0, 1] (1 = no decay), got {self.lr_decay}")
-        from cae_compress.distribute import STRATEGIES
 
         if self.strategy not in STRATEGIES:
             raise CaeError(f"unknown strategy '{self.strategy}' (choose from: {', '.join(STRATEGIES)})")
@@ -133,8 +138,6 @@ def default_run_dir(config: TrainConfig, root: str | Path = "logs") -> Path:
 def select_device(device: str) -> None:
     """Hide GPUs for ``cpu``; insist on one for ``gpu``; ``auto`` uses what is there."""
     import tensorflow as tf
-
-    from cae_compress._quiet import quiet_stderr
 
     with quiet_stderr():  # the CUDA probe prints errors on machines without a GPU
         gpus = tf.config.list_physical_devices("GPU")
@@ -176,7 +179,7 @@ def _reconstruction_callback(model, x_val_scaled, log_dir: Path, every: int = 1)
 
     class Reconstructions(keras.callbacks.Callback):
         def on_train_end(self, logs=None):
-            from cae_compress.visualize import filter_grid
+            from cae_compress.evaluation.visualize import filter_grid
 
             with writer.as_default():
                 tf.summary.image("filters of the encoding convolution", filter_grid(model)[None], step=0)
@@ -227,14 +230,12 @@ def evaluate(model, tiles: np.ndarray, batch_size: int = 256) -> dict:
     their information content under the learned prior, in bits per pixel
     (the coder's output is within 0.1% of it, plus the file header).
     """
-    from cae_compress.pixels import from_model_range, to_model_range
+    from cae_compress.models.factorized import RateCAE
+    from cae_compress.models.hyperprior import HyperpriorCAE
 
-    from cae_compress import registry
-
-    coding = registry.get(model.arch).coding
-    if coding == "streams":
+    if isinstance(model, HyperpriorCAE):
         return _evaluate_hyperprior(model, tiles, batch_size)
-    if coding == "factorized":
+    if isinstance(model, RateCAE):
         return _evaluate_rate(model, tiles, batch_size)
     x = to_model_range(tiles, model.value_range)
     recon = np.concatenate([model(x[i : i + batch_size], training=False).numpy() for i in range(0, len(x), batch_size)])
@@ -243,8 +244,6 @@ def evaluate(model, tiles: np.ndarray, batch_size: int = 256) -> dict:
 
 
 def _evaluate_rate(model, tiles: np.ndarray, batch_size: int) -> dict:
-    from cae_compress.pixels import from_model_range, to_model_range
-
     x = to_model_range(tiles, model.value_range)
     recon, bits = [], 0.0
     for i in range(0, len(x), batch_size):
@@ -260,27 +259,23 @@ def _evaluate_rate(model, tiles: np.ndarray, batch_size: int) -> dict:
 
 def _evaluate_hyperprior(model, tiles: np.ndarray, batch_size: int) -> dict:
     """Metrics of the hyperprior model at its middle rate anchor, codes rounded as in the codec."""
-    from cae_compress.pixels import from_model_range, to_model_range
-
     x = to_model_range(tiles, model.value_range)
     level = len(model.lambdas) // 2
     recon, bits = [], 0.0
     for i in range(0, len(x), batch_size):
         part = x[i : i + batch_size]
-        x_hat, b = model._forward(part, np.full((len(part),), level, "int32"), training=False)
+        x_hat, b = model.forward(part, np.full((len(part),), level, "int32"), training=False)
         recon.append(np.asarray(x_hat))
         bits += float(np.sum(np.asarray(b)))
     recon = np.concatenate(recon)
     metrics = reconstruction_metrics(tiles, from_model_range(recon, model.value_range))
     bpp = bits / int(np.prod(tiles.shape[:3]))
-    lmbda = model.lambdas[level]
-    return {"loss": lmbda * metrics["mse"] + bpp, **metrics, "bpp": bpp, "lambda": lmbda, "tiles": int(len(tiles))}
+    weight = model.lambdas[level]  # the distortion's weight (the factorized models' lmbda weighs the rate instead)
+    return {"loss": weight * metrics["mse"] + bpp, **metrics, "bpp": bpp, "lambda": weight, "tiles": int(len(tiles))}
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 # --------------------------------------------------------------------------- train
@@ -313,24 +308,19 @@ def train(
         config = TrainConfig(**{**meta["config"], "strategy": config.strategy, "device": config.device})
     else:
         config.validate()
-        from cae_compress.distribute import is_chief
 
         run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
         if is_chief(config.strategy) and run_dir.exists() and any(run_dir.iterdir()):
             raise CaeError(f"{run_dir}: run folder already exists; use --resume to continue it or another --run-dir")
 
     # Everything that can fail on bad input happens before the run folder is made.
-    from cae_compress.data import load_dataset
 
     dataset = load_dataset(config.dataset, grayscale=config.grayscale, val_split=config.val_split, tile_size=config.tile_size)
 
     from cae_compress._tf import tf  # noqa: I001  (first: imports TensorFlow quietly)
     import keras
 
-    from cae_compress.data import eval_pipeline, train_pipeline
-    from cae_compress.distribute import make_strategy
     from cae_compress.models import build_model, pixel_metrics, reconstruction_loss
-    from cae_compress.pixels import to_model_range
 
     select_device(config.device)
     placement = make_strategy(config.strategy)
@@ -424,7 +414,7 @@ def _callbacks(model, work_dir: Path, x_val, resume: bool, config: TrainConfig, 
 
 def _write_outputs(run_dir: Path, model, dataset) -> tuple[dict, dict]:
     """model.keras (the best checkpoint without optimizer state), its LiteRT files, and the results files."""
-    from cae_compress.lite_export import export_lite
+    from cae_compress.models.export import export_lite
     from cae_compress.models import load_model, save_model
 
     checkpoint = run_dir / "best-checkpoint.keras"

@@ -17,7 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cae_compress import codec
+from cae_compress.codec import prepare
 from cae_compress.errors import CaeError
+from cae_compress.io.pixels import to_model_range
+from cae_compress.io.files import atomic_write
 
 GAP = 2
 BACKGROUND = (255, 255, 255)
@@ -122,9 +126,6 @@ def activation_maps(cae, pixels: np.ndarray, max_side: int = 160) -> np.ndarray:
     The convolution is applied to the whole image (it is fully convolutional),
     after the layers that precede it in the encoder (e.g. zero padding).
     """
-    from cae_compress.codec import prepare
-    from cae_compress.pixels import to_model_range
-
     conv = first_conv(cae)
     x, _ = prepare(pixels, cae.tile_shape[2])
     h, w = x.shape[:2]
@@ -166,9 +167,7 @@ def error_figure(original: np.ndarray, decoded: np.ndarray, size: int = 256) -> 
 
 # ------------------------------------------------------------------------- driver
 def inspect_model(runtime, images: list[np.ndarray], out_dir: str | Path) -> list[Path]:
-    """Write the four figures for ``runtime`` (a :class:`~cae_compress.runtime.KerasModel`) into ``out_dir``."""
-    from cae_compress import codec
-
+    """Write the four figures for ``runtime`` (a model loaded on TensorFlow: ``runtime.cae`` is its Keras model) into ``out_dir``."""
     if not images:
         raise CaeError("no images to inspect: give image files or --dataset")
     out = Path(out_dir)
@@ -176,11 +175,7 @@ def inspect_model(runtime, images: list[np.ndarray], out_dir: str | Path) -> lis
     written = []
 
     def save(name: str, array: np.ndarray) -> None:
-        path = out / name
-        tmp = out / f".{name}.part"
-        Image.fromarray(array).save(tmp, format="PNG")
-        tmp.replace(path)
-        written.append(path)
+        written.append(atomic_write(out / name, write=lambda tmp: Image.fromarray(array).save(tmp, format="PNG")))
 
     reconstructions = [codec.reconstruct(runtime, img) for img in images]
     save("reconstructions.png", reconstruction_grid(images, reconstructions))

@@ -1,10 +1,10 @@
-"""How a model of per-tile or per-block codes cuts an image and puts it back: its layout.
+"""How a codec of per-tile or per-block codes cuts an image and puts it back: its layout.
 
-Each runtime model of the ``float`` and ``factorized`` codings (see
-``cae_compress.registry``) carries a layout as ``model.layout``, chosen by
-its architecture's coding (:func:`for_coding`); the codec asks it for codes
-and pixels and never looks inside.  (Models of the ``streams`` coding, the
-hyperprior, window their images themselves: ``cae_compress.hypercodec``.)
+The dense-code and factorized codecs (``cae_compress.codecs.dense``,
+``cae_compress.codecs.factorized``) each name their layout
+(``codec.layout``) and let it drive their two networks (``encode_tiles``,
+``decode_tiles``, ``codecs.base.LayoutCodec``); the hyperprior codec windows
+its images with :func:`window_grid`.
 
 * :data:`TILES` (dense-code models): the image is cut into tiles of the
   model's input size, row by row; edge tiles are padded by repeating the last
@@ -113,7 +113,7 @@ class Tiles:
 def spans(n: int, window: int, margin: int) -> list[tuple[int, int, int, int]]:
     """(start, stop, context start, context stop) of each window of ``window`` positions, with ``margin`` of context, along a side of ``n``.
 
-    Also the hyperprior's windows (``cae_compress.hypercodec``, ``cae_compress.refine``).
+    Also the hyperprior's windows (``cae_compress.codecs.hyperprior``, ``cae_compress.models.refine``).
     """
     return [(a, min(n, a + window), max(0, a - margin), min(n, a + window + margin)) for a in range(0, n, window)]
 
@@ -133,7 +133,7 @@ def even_spans(n: int, count: int, margin: int) -> list[tuple[int, int, int, int
 
 
 def window_grid(rows: int, cols: int, area: int, margin: int) -> tuple[list, list]:
-    """The hyperprior's windows (``cae_compress.hypercodec``): (row spans, column spans) of :func:`even_spans`.
+    """The hyperprior's windows (``cae_compress.codecs.hyperprior``): (row spans, column spans) of :func:`even_spans`.
 
     Of the grids whose context (window and margins) holds at most ``area``
     positions, the one that computes the fewest positions in all: with
@@ -205,7 +205,3 @@ class Windows:
 TILES = Tiles()
 WINDOWS = Windows()
 
-
-def for_coding(coding: str):
-    """The layout of an architecture's coding (``cae_compress.registry``): tiles for ``float``, windows for ``factorized``."""
-    return {"float": TILES, "factorized": WINDOWS}[coding]

@@ -1,7 +1,7 @@
 """``cae runs``: the training runs under a folder, side by side.
 
 Reads each run folder's ``run.json``, ``history.csv`` and results files (see
-:mod:`cae_compress.train`) and nothing else, so it needs no TensorFlow.
+:mod:`cae_compress.training.train`) and nothing else, so it needs no TensorFlow.
 """
 
 from __future__ import annotations

@@ -11,11 +11,12 @@ from __future__ import annotations
 import lzma
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from cae_compress.errors import CaeError
+from cae_compress.io import MAX_PIXELS, NAME_BYTES
 
 MAGIC = b"\x89CAE"
 VERSION = 3  # the newest version this module reads; files are written with the oldest that holds them
@@ -27,12 +28,11 @@ DTYPES = {0: "float32", 1: "float16", 2: "uint8", 3: "int"}
 DTYPE_CODES = {v: k for k, v in DTYPES.items()}
 COMPRESSIONS = {0: "none", 1: "zlib", 2: "lzma", 3: "range"}
 COMPRESSION_CODES = {v: k for k, v in COMPRESSIONS.items()}
-# Version 2 adds entropy-coded files: codes rounded to integers ("int") and
-# range-coded with the model's integer frequency tables ("range", see
-# cae_compress.coder).  The two go together and only in version 2 files.
+# Versions 2 and 3 hold entropy-coded files: codes rounded to integers ("int")
+# and range-coded ("range", see cae_compress.entropy_models).  The two go
+# together, and only in those versions.
 ENTROPY_CODED = ("int", "range")
 
-MAX_PIXELS = 256 * 1024 * 1024  # the same bound as for input images
 MAX_SIDE = 1 << 20
 MAX_TILE_SIDE = 4096
 MAX_CODE_LENGTH = 1 << 24
@@ -86,6 +86,56 @@ class Header:
         return self.n_tiles * self.code_length * itemsize
 
 
+def header_name(name: str) -> str:
+    """A model's name as the header stores it: ASCII, at most :data:`NAME_BYTES` bytes."""
+    return name.encode("ascii", "replace")[:NAME_BYTES].decode("ascii")
+
+
+@dataclass(frozen=True)
+class FloatRecord:
+    """How a version 1 file stores its float codes (kept in the header): dtype, payload compression, and uint8's scale and offset."""
+
+    dtype: str
+    compression: str
+    scale: float = 1.0
+    offset: float = 0.0
+
+
+def pack_file(header: Header, record, streams: list[bytes]) -> bytes:
+    """A whole file of ``header.version``: what a codec's ``compress`` gave, in the container.
+
+    Version 1: ``record`` is a :class:`FloatRecord` (its fields go to the
+    header) and the one stream is the payload; version 2: no record, the one
+    stream is the range coder's bytes; version 3: the record and the streams.
+    """
+    if header.version == 1:
+        r = record
+        return _assemble(replace(header, dtype=r.dtype, compression=r.compression, scale=r.scale, offset=r.offset), bytes(streams[0]))
+    if header.version == 2:
+        return _assemble(replace(header, dtype="int", compression="range"), bytes(streams[0]))
+    return pack_streams(replace(header, dtype="int", compression="range"), record, streams)
+
+
+def unpack_file(data: bytes, label: str = "<input>") -> tuple[Header, object, list[bytes]]:
+    """The header, record and streams of a file of any version (checked): what a codec's ``decompress`` takes."""
+    header = parse_header(data, label)
+    if header.streams:
+        return unpack_streams(data, label)
+    payload = [bytes(memoryview(data)[HEADER_SIZE:])]
+    if header.entropy_coded:
+        return header, b"", payload
+    return header, FloatRecord(header.dtype, header.compression, header.scale, header.offset), payload
+
+
+def compress_payload(raw: bytes, compression: str) -> bytes:
+    """A version 1 payload: the stored codes' bytes, compressed."""
+    if compression == "zlib":
+        return zlib.compress(raw, 9)
+    if compression == "lzma":
+        return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=_lzma_filters(len(raw), preset=9))
+    return raw
+
+
 def _lzma_filters(raw_size: int, preset: int | None = None) -> list[dict]:
     """LZMA2 with a dictionary just big enough for the payload (4 KiB to 64 MiB).
 
@@ -115,13 +165,7 @@ def pack(header: Header, codes: np.ndarray | bytes) -> bytes:
     raw = np.ascontiguousarray(codes, dtype=np.dtype(header.dtype).newbyteorder("<")).tobytes()
     if len(raw) != header.raw_payload_size:
         raise ValueError(f"codes hold {len(raw)} bytes, the header says {header.raw_payload_size}")
-    if header.compression == "zlib":
-        payload = zlib.compress(raw, 9)
-    elif header.compression == "lzma":
-        payload = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=_lzma_filters(len(raw), preset=9))
-    else:
-        payload = raw
-    return _assemble(header, payload)
+    return _assemble(header, compress_payload(raw, header.compression))
 
 
 def pack_streams(header: Header, record: bytes, streams: list[bytes]) -> bytes:
@@ -171,7 +215,7 @@ def unpack_streams(data: bytes, label: str = "<input>") -> tuple[Header, bytes, 
 
 def _assemble(header: Header, payload: bytes, version: int | None = None) -> bytes:
     version = version or (2 if header.entropy_coded else header.version)
-    name = header.model_name.encode("ascii", "replace")[:24]
+    name = header_name(header.model_name).encode("ascii")
     fields = (
         MAGIC, version, DTYPE_CODES[header.dtype], COMPRESSION_CODES[header.compression], header.channels,
         header.width, header.height, header.tile_height, header.tile_width, header.code_length,
@@ -181,7 +225,7 @@ def _assemble(header: Header, payload: bytes, version: int | None = None) -> byt
     return head + struct.pack("<I", _crc(head, payload)) + payload
 
 
-def _decompress(kind: str, payload: bytes, expected: int, label: str) -> bytes:
+def inflate(kind: str, payload: bytes, expected: int, label: str) -> bytes:
     """Inflate at most ``expected`` bytes: a decompression bomb stops there."""
     try:
         if kind == "zlib":
@@ -254,17 +298,37 @@ def unpack(data: bytes, label: str = "<input>") -> tuple[Header, np.ndarray | by
     """Parse a whole ``.cae`` file into its header and float32 codes (n_tiles, code_length).
 
     For an entropy-coded file the second item is the coder's bytes, which only
-    the model's tables can turn into codes (``cae_compress.coder``).
+    the model's tables can turn into codes (``cae_compress.entropy_models``).
     """
-    header = parse_header(data, label)
+    header, record, streams = unpack_file(data, label)
     if header.entropy_coded:
-        return header, data[HEADER_SIZE:]
-    raw = _decompress(header.compression, data[HEADER_SIZE:], header.raw_payload_size, label)
-    codes = np.frombuffer(raw, dtype=np.dtype(header.dtype).newbyteorder("<")).reshape(header.n_tiles, header.code_length)
-    if header.dtype == "uint8":
-        values = codes.astype(np.float32) * np.float32(header.scale) + np.float32(header.offset)
+        return header, streams[0]
+    return header, float_codes(record, streams[0], header.n_tiles, header.code_length, label)
+
+
+def quantize(codes: np.ndarray, dtype: str) -> tuple[np.ndarray, float, float]:
+    """Float codes as a version 1 file stores them: float32, float16, or uint8 with a scale and offset over the whole file."""
+    if dtype == "float32":
+        return codes.astype(np.float32), 1.0, 0.0
+    if dtype == "float16":
+        return codes.astype(np.float16), 1.0, 0.0
+    if dtype == "uint8":
+        lo, hi = float(codes.min()), float(codes.max())
+        scale = float(np.float32((hi - lo) / 255.0)) or 1.0
+        q = np.clip(np.rint((codes - np.float32(lo)) / np.float32(scale)), 0, 255).astype(np.uint8)
+        return q, scale, float(np.float32(lo))
+    raise CaeError(f"unknown code dtype '{dtype}' (choose from: {', '.join(d for d in DTYPE_CODES if d != 'int')})")
+
+
+def float_codes(record: FloatRecord, payload: bytes, rows: int, code_length: int, label: str = "<input>") -> np.ndarray:
+    """The float32 codes (rows, code_length) of a version 1 payload: inflated, dequantized, checked finite."""
+    dtype = np.dtype(record.dtype).newbyteorder("<")
+    raw = inflate(record.compression, payload, rows * code_length * dtype.itemsize, label)
+    codes = np.frombuffer(raw, dtype=dtype).reshape(rows, code_length)
+    if record.dtype == "uint8":
+        values = codes.astype(np.float32) * np.float32(record.scale) + np.float32(record.offset)
     else:
         values = codes.astype(np.float32)
     if not np.all(np.isfinite(values)):
         raise CaeError(f"{label}: codes contain NaN or infinity")
-    return header, values
+    return values

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cae_compress.errors import CaeError
+from cae_compress.io.files import atomic_write
 
 REQUIRED = ("bpp", "psnr-rgb")
 
@@ -53,9 +54,7 @@ def write_dir(files: list[dict], folder: str | Path) -> list[Path]:
     paths = []
     for data in files:
         path = folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", data["name"]) + ".json")
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(path)
+        atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
         paths.append(path)
     return paths
 

@@ -1,4 +1,4 @@
-"""Entropy coding of integer codes with fixed integer frequency tables (no TensorFlow).
+"""Per-channel integer frequency tables and the range coding of integer codes with them (no TensorFlow).
 
 A rate model's export writes, per code channel, the range of integers it
 codes and their frequencies, summing to ``2**precision`` (see
@@ -20,6 +20,8 @@ import numpy as np
 
 from cae_compress.errors import CaeError
 
+PRECISION = 24  # bits of every integer frequency table: the precision of constriction's default range coder
+
 
 class Tables:
     """Integer frequency tables of every code channel, ready for the coder."""
@@ -31,7 +33,7 @@ class Tables:
             freqs = [np.asarray(f, np.int64) for f in tables["frequencies"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise CaeError(f"unreadable entropy tables ({exc})") from None
-        if self.precision != 24 or len(freqs) != len(self.offsets):
+        if self.precision != PRECISION or len(freqs) != len(self.offsets):
             raise CaeError("unreadable entropy tables (wrong precision or channel count)")
         total = 1 << self.precision
         for f in freqs:
@@ -66,7 +68,7 @@ class Tables:
 
 def encode_symbols(symbols: np.ndarray, tables: Tables) -> bytes:
     """Range-code integer codes of shape (n, channels); returns the compressed bytes."""
-    import constriction
+    import constriction  # Rust extension: loaded when the first symbols are coded
 
     symbols = np.asarray(symbols)
     if symbols.ndim != 2 or symbols.shape[1] != tables.channels:

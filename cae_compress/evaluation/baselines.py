@@ -1,12 +1,10 @@
 """What the autoencoders are compared with: classic codecs at the same size, and PCA.
 
-* :func:`classic_at_bytes`: JPEG or WebP (Pillow) of an image at the highest
+* :func:`classic_at_bytes`: JPEG, WebP, AVIF or JPEG XL (Pillow) of an image at the highest
   quality whose file is no larger than a byte budget (the ``.cae`` file's
   size), found by bisection over the quality setting;
-* :class:`PCAModel`: the best *linear* code, principal components of training
-  tiles, with the same interface as the runtime models, so it goes through
-  the very same codec (tiling, quantization, container) and its files have
-  exactly the bytes of a ``.cae`` of the same code length.
+* :func:`PCAModel`: the best *linear* code, principal components of training
+  tiles, as a dense-code codec (``cae_compress.codecs.dense``).
 """
 
 from __future__ import annotations
@@ -17,8 +15,11 @@ import io
 import numpy as np
 from PIL import Image
 
-from cae_compress.images import image_bytes, to_channels
-from cae_compress.layouts import TILES
+from cae_compress.codecs.dense import DenseCodec
+from cae_compress.errors import CaeError
+from cae_compress.io.images import image_bytes, to_channels
+
+# pillow_jxl (registers JPEG XL with Pillow) is imported when JPEG XL is first used: a plugin that costs start-up.
 
 CLASSIC = {"jpeg": "JPEG", "webp": "WEBP", "avif": "AVIF", "jxl": "JXL"}
 # WebP at its slowest, best method (6), AVIF (libaom through Pillow) at speed 6, JPEG XL (libjxl through
@@ -37,8 +38,6 @@ def _jxl_plugin() -> None:
     try:
         import pillow_jxl  # noqa: F401  (registers JPEG XL with Pillow)
     except ImportError:  # pragma: no cover - a dependency
-        from cae_compress.errors import CaeError
-
         raise CaeError("the jxl baseline needs pillow-jxl-plugin (pip install pillow-jxl-plugin)") from None
 
 
@@ -64,30 +63,27 @@ def classic_at_bytes(pixels: np.ndarray, codec: str, budget: int) -> tuple[bytes
     return best
 
 
-class PCAModel:
-    """Principal component analysis of tiles as a linear 'autoencoder' (runtime interface)."""
+def PCAModel(tiles: np.ndarray, code_length: int, max_fit: int = 20000, seed: int = 0) -> DenseCodec:
+    """Principal component analysis of tiles as a linear 'autoencoder': a dense-code codec whose networks are two matrix products.
 
-    def __init__(self, tiles: np.ndarray, code_length: int, max_fit: int = 20000, seed: int = 0):
-        n, h, w, c = tiles.shape
-        if code_length > h * w * c:
-            raise ValueError(f"PCA code length {code_length} exceeds the tile's {h * w * c} values")
-        rng = np.random.default_rng(seed)
-        fit = tiles[rng.permutation(n)[:max_fit]].reshape(min(n, max_fit), -1).astype(np.float64) / 255.0
-        self.mean = fit.mean(0)
-        centered = fit - self.mean
-        _, vectors = np.linalg.eigh(centered.T @ centered / len(fit))
-        self.components = vectors[:, ::-1][:, :code_length].astype(np.float32)  # (values, code)
-        self.mean = self.mean.astype(np.float32)
-        self.name = f"pca-{code_length}"
-        self.tile_shape = (h, w, c)
-        self.code_length = code_length
-        self.fingerprint = hashlib.sha256(self.components.tobytes()).digest()[:8]
-        self.layout = TILES
-
-    def encode_tiles(self, tiles: np.ndarray) -> np.ndarray:
-        x = tiles.reshape(len(tiles), -1).astype(np.float32) / 255.0
-        return (x - self.mean) @ self.components
-
-    def decode_tiles(self, codes: np.ndarray) -> np.ndarray:
-        x = codes.astype(np.float32) @ self.components.T + self.mean
-        return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8).reshape(len(codes), *self.tile_shape)
+    It goes through the very same codec as the dense-code models (tiling,
+    quantization, container), so its files have exactly the bytes of a
+    ``.cae`` of the same code length.
+    """
+    n, h, w, c = tiles.shape
+    if code_length > h * w * c:
+        raise ValueError(f"PCA code length {code_length} exceeds the tile's {h * w * c} values")
+    rng = np.random.default_rng(seed)
+    fit = tiles[rng.permutation(n)[:max_fit]].reshape(min(n, max_fit), -1).astype(np.float64) / 255.0
+    mean = fit.mean(0)
+    centered = fit - mean
+    _, vectors = np.linalg.eigh(centered.T @ centered / len(fit))
+    components = vectors[:, ::-1][:, :code_length].astype(np.float32)  # (values, code)
+    mean = mean.astype(np.float32)
+    nets = {
+        "encoder": lambda x: (x.reshape(len(x), -1) - mean) @ components,
+        "decoder": lambda codes: (codes @ components.T + mean).reshape(len(codes), h, w, c),
+    }
+    meta = {"arch": "pca", "fingerprint": hashlib.sha256(components.tobytes()).hexdigest()[:16], "tile_shape": [h, w, c],
+            "code_shape": [code_length], "value_range": [0.0, 1.0]}
+    return DenseCodec(nets, meta, name=f"pca-{code_length}", backend="numpy")

@@ -1,10 +1,11 @@
-"""Export to LiteRT: the TensorFlow side of the light inference path (``cae_compress.lite`` runs the files).
+"""Export to LiteRT: the TensorFlow side of the light inference path (``cae_compress.runtime.litert`` runs the files).
 
 :func:`export_lite` converts a trained model's networks to ``.tflite`` files
 beside its ``.keras`` file and writes ``NAME.lite.json`` (architecture,
 shapes, fingerprint, and the integer entropy tables that every backend then
-reads); transposed convolutions are rewritten as ordinary ones on the way
-(LiteRT runs them slowly).
+reads: :func:`describe`, also what the TensorFlow backend runs with);
+transposed convolutions are rewritten as ordinary ones on the way (LiteRT
+runs them slowly).  The files' names: ``cae_compress.runtime.files``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
+from cae_compress._tf import tf  # quiet import first: this module converts Keras models
+import keras
+
+from cae_compress import registry
 from cae_compress._quiet import quiet_stderr
-from cae_compress.lite import lite_paths, tail_path
+from cae_compress.codecs.hyperprior import PARAMS
+from cae_compress.entropy_models.factorized import integer_tables
+from cae_compress.entropy_models.gaussian import GaussianConditional, IntegerScaleNet
+from cae_compress.io.files import atomic_write
+from cae_compress.models import fingerprint
+from cae_compress.models.factorized import RateCAE
+from cae_compress.models.hyperprior import HyperpriorCAE
+from cae_compress.models.layers import GDN
+from cae_compress.runtime.files import ModelFiles
 
 
 def _subpixel_kernel(kernel: np.ndarray, stride: int) -> np.ndarray:
@@ -60,10 +73,6 @@ def _without_transposed_convolutions(model):
     (:func:`_subpixel_kernel`).  Only chains of layers (every architecture
     here) are rewritten.
     """
-    import keras
-
-    from cae_compress._tf import tf
-
     def convertible(layer):
         if not isinstance(layer, keras.layers.Conv2DTranspose) or tuple(layer.dilation_rate) != (1, 1):
             return False
@@ -115,11 +124,6 @@ def _gdn_as_convolutions(model):
     sums are added in the same order as the fully connected op and its ADD:
     the float graph gives the old one's outputs bit for bit.
     """
-    import keras
-
-    from cae_compress._tf import tf
-    from cae_compress.layers import GDN
-
     if not any(isinstance(layer, GDN) for layer in model.layers):
         return model
     x = inputs = keras.Input(model.input_shape[1:])
@@ -141,8 +145,6 @@ def _gdn_as_convolutions(model):
 
 def _split(model, after: str):
     """A chain of layers cut after the layer named ``after``: (head, tail), two models whose composition is ``model``."""
-    import keras
-
     names = [layer.name for layer in model.layers]
     if after not in names:
         raise ValueError(f"no layer {after!r} in {model.name}")
@@ -159,8 +161,6 @@ def _split(model, after: str):
 
 def _convert(model, int8: bool = False) -> bytes:
     """LiteRT bytes of a Keras model: float32 arithmetic, or int8 (weights per channel, activations quantized per call)."""
-    from cae_compress._tf import tf
-
     half = not int8 and _float16_exact(model)
     converter = tf.lite.TFLiteConverter.from_keras_model(_gdn_as_convolutions(_without_transposed_convolutions(model)))
     if int8:
@@ -177,36 +177,33 @@ def _convert(model, int8: bool = False) -> bytes:
         return converter.convert()
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
-def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
-    """Convert ``cae``'s encoder and decoder to LiteRT files beside ``keras_path``.
-
-    A model with an ``int8_head`` (network -> last layer of its int8 part,
-    e.g. the hyperprior's analysis) gets that network as two files: the head
-    quantized to int8 and the rest in float, run one after the other
-    (``NAME.lite.json`` lists them under ``parts``).
-    """
-    from cae_compress.models import fingerprint
-
-    enc_path, dec_path, meta_path = lite_paths(keras_path)
-    graphs = [(cae.encoder, enc_path), (cae.decoder, dec_path)]
-    if hasattr(cae, "lite_graphs"):  # a model with more networks than an encoder and a decoder (the hyperprior)
-        graphs += cae.lite_graphs(keras_path)
-    int8_head = getattr(cae, "int8_head", {})
-    parts = {}
-    for sub, path in graphs:
-        if sub.name in int8_head:
-            head, tail = _split(sub, int8_head[sub.name])
-            _write(path, _convert(head, int8=True))
-            _write(tail_path(path), _convert(tail))
-            parts[sub.name] = [path.name, tail_path(path).name]
+def hyperprior_params(cae) -> dict:
+    """The numpy half of a trained hyperprior model: gains, integer scale network, integer tables (``NAME.hyper.npz``)."""
+    layers = []
+    for name in ("scale_0", "scale_1", "scale_2"):
+        layer = cae.hyper_scale.get_layer(name)
+        kernel, bias = (np.asarray(v, np.float64) for v in layer.get_weights())
+        if "Transpose" in type(layer).__name__:
+            s = layer.strides[0]
+            layers.append((_subpixel_kernel(kernel, s), np.tile(bias, s * s), s))
         else:
-            _write(path, _convert(sub))
+            layers.append((kernel, bias, 1))
+    return {
+        "gain": np.asarray(cae.gain, np.float32),
+        "inverse_gain": np.asarray(cae.inverse_gain, np.float32),
+        **IntegerScaleNet.from_float(layers).arrays(),
+        **GaussianConditional.arrays(),
+        "z_tables": np.array(json.dumps(integer_tables(cae.prior))),
+    }
+
+
+def describe(cae, files: ModelFiles) -> tuple[dict, object]:
+    """What ``NAME.lite.json`` says of ``cae`` (architecture, shapes, value range, fingerprint) and its entropy model's tables.
+
+    The tables are those already exported for these weights when there are
+    any (re-exporting on another machine must not change them), else made
+    now: a factorized model's per-channel tables, a hyperprior's arrays.
+    """
     meta = {
         "arch": cae.arch,
         "tile_shape": list(cae.tile_shape),
@@ -214,26 +211,48 @@ def export_lite(cae, keras_path: str | Path) -> tuple[Path, Path, Path]:
         "value_range": list(cae.value_range),
         "fingerprint": fingerprint(cae).hex(),
     }
+    exported = _existing(files, meta["fingerprint"])
+    if isinstance(cae, HyperpriorCAE):
+        path = files.npz(PARAMS)
+        entropy = files.entropy() if exported is not None and path.is_file() else hyperprior_params(cae)
+    elif isinstance(cae, RateCAE):
+        entropy = exported.get("entropy") if exported is not None else integer_tables(cae.prior)
+    else:
+        entropy = None
+    return meta, entropy
+
+
+def export_lite(cae, keras_path: str | Path) -> list[Path]:
+    """Convert ``cae``'s networks to LiteRT files beside ``keras_path`` and describe them in ``NAME.lite.json``.
+
+    The networks are those its codec runs (``registry`` -> codec ->
+    ``networks``).  A model with an ``int8_head`` (network -> last layer of
+    its int8 part, e.g. the hyperprior's analysis) gets that network as two
+    files: the head quantized to int8 and the rest in float, run one after
+    the other (``NAME.lite.json`` lists them under ``parts``).
+    """
+    files = ModelFiles(keras_path)
+    meta, entropy = describe(cae, files)
+    int8_head = getattr(cae, "int8_head", {})
+    written, parts = [], {}
+    for name in registry.get(cae.arch).codec_class().networks:
+        sub, path = getattr(cae, name), files.tflite(name)
+        if name in int8_head:
+            head, tail = _split(sub, int8_head[name])
+            written += [atomic_write(path, _convert(head, int8=True)), atomic_write(files.tail(name), _convert(tail))]
+            parts[name] = [path.name, files.tail(name).name]
+        else:
+            written.append(atomic_write(path, _convert(sub)))
     if parts:
         meta["parts"] = parts
-    from cae_compress import registry
-
-    coding = registry.get(cae.arch).coding
-    if coding == "streams":  # the hyperprior's gains, integer scale network and tables: made once here, used by every backend
-        from cae_compress import hypercodec
-
-        params_file = hypercodec.params_path(keras_path)
-        if _existing_tables(meta_path, meta["fingerprint"]) is None or not params_file.is_file():
-            hypercodec.save_params(hypercodec.make_params(cae), params_file)
-        meta["entropy"] = "hyper.npz"
-    elif coding == "factorized":  # a rate model: its integer tables, made once here, used by every backend
-        from cae_compress.entropy_models.factorized import integer_tables
-
-        meta["entropy"] = _existing_tables(meta_path, meta["fingerprint"]) or integer_tables(cae.prior)
-    tmp = meta_path.with_name(meta_path.name + ".part")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(meta_path)
-    return enc_path, dec_path, meta_path
+    if isinstance(cae, HyperpriorCAE):  # made once here (kept when these weights have them already), used by every backend
+        if _existing(files, meta["fingerprint"]) is None or not files.npz(PARAMS).is_file():
+            written.append(atomic_write(files.npz(PARAMS), write=lambda tmp: np.savez_compressed(tmp, **entropy)))
+        meta["entropy"] = f"{PARAMS}.npz"
+    elif entropy is not None:
+        meta["entropy"] = entropy
+    written.append(atomic_write(files.lite_json, (json.dumps(meta, indent=2) + "\n").encode()))
+    return written
 
 
 def _float16_exact(model) -> bool:
@@ -241,10 +260,10 @@ def _float16_exact(model) -> bool:
     return all(np.array_equal(w, w.astype(np.float16).astype(w.dtype)) for w in model.get_weights())
 
 
-def _existing_tables(meta_path: Path, fingerprint: str) -> dict | None:
-    """The tables already exported for these weights: re-exporting (on another machine) must not change them."""
+def _existing(files: ModelFiles, fingerprint: str) -> dict | None:
+    """The description already exported for these weights, if any."""
     try:
-        meta = json.loads(meta_path.read_text())
-        return meta["entropy"] if meta.get("fingerprint") == fingerprint else None
-    except (OSError, ValueError, KeyError):
+        meta = json.loads(files.lite_json.read_text())
+    except (OSError, ValueError):
         return None
+    return meta if meta.get("fingerprint") == fingerprint else None

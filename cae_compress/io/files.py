@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from PIL import Image
+
 from cae_compress.errors import BAD_INPUT, CaeError
+from cae_compress.io.images import IMAGE_SUFFIXES
+
+# tqdm is imported only when a progress bar shows (~25 ms of a one-file command); Pillow's plugins only when asked for.
 
 STDIO = "-"
 
@@ -52,25 +57,42 @@ def write_output(target: str, data: bytes, force: bool = False) -> None:
         out.write(data)
         out.flush()
         return
-    path = Path(target)
-    if path.exists() and not force:
+    if Path(target).exists() and not force:
         raise CaeError(f"{target}: already exists (use --force to overwrite)")
+    atomic_write(target, data, overwrite=force)
+
+
+def atomic_write(path: str | Path, data: bytes | None = None, *, write: Callable[[Path], None] | None = None, overwrite: bool = True) -> Path:
+    """Write the file ``path`` whole or not at all: every file this package writes goes through here.
+
+    The bytes ``data`` (or whatever ``write(tmp)`` writes to the path it is
+    given, for writers that want a path: Keras, NumPy, Pillow, Matplotlib)
+    go to a temporary ``.NAME.*.part<suffix>`` beside ``path``, which then
+    takes the name; an interrupted or failed write leaves no half-written
+    file.  Without ``overwrite``, of two writers of one name one wins and
+    the other gets a :class:`CaeError`.
+    """
+    path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=folder)
     except OSError as exc:
-        raise CaeError(f"{target}: cannot write ({exc.strerror})") from None
+        raise CaeError(f"{path}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if write is None:
+                f.write(data)
+        if write is not None:
+            write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        if force:
+        if overwrite:
             os.replace(tmp, path)
         else:
-            _create_exclusively(tmp, path, target)
+            _create_exclusively(tmp, path, str(path))
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
 
 
 def _create_exclusively(tmp: str, path: Path, target: str) -> None:
@@ -119,8 +141,6 @@ def writable_suffixes(every_plugin: bool = True) -> list[str]:
     Without ``every_plugin``, only those of the formats Pillow loads first
     (PNG, JPEG, BMP, GIF, PPM): loading every plugin costs a command ~40 ms.
     """
-    from PIL import Image
-
     Image.init() if every_plugin else Image.preinit()
     return sorted(ext for ext, fmt in Image.EXTENSION.items() if fmt in Image.SAVE)
 
@@ -152,8 +172,6 @@ def plan(inputs: list[str], output: str | None, suffix: str, recursive: bool = F
     with ``recursive``, a folder stands for every image (encoding) or
     ``.cae`` file (decoding) under it, and ``-o`` mirrors its tree.
     """
-    from cae_compress.images import IMAGE_SUFFIXES
-
     if not inputs:
         raise CaeError("no input files given")
     if inputs.count(STDIO) > 1:

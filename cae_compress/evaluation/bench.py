@@ -2,16 +2,16 @@
 
 For every model, each image goes through the real codec (``codec.encode``
 and ``codec.decode``, the code path of ``cae encode``/``decode``): the bytes
-counted are those of the file, header included.  For each ``.cae`` file, JPEG
-and WebP (Pillow) are given the same byte budget (the highest quality that
-fits), and where the data set has a training split, PCA with the same code
+counted are those of the file, header included.  For each ``.cae`` file, JPEG,
+WebP, AVIF and JPEG XL (Pillow) are given the same byte budget (the highest
+quality that fits), and where the data set has a training split, PCA with the same code
 length goes through the same codec as the best linear code.
 
-When rate models are benched, JPEG and WebP also run at a fixed ladder of
-quality settings (:data:`CURVE_QUALITIES`), so their own rate-distortion
-curves are measured in the same run, and the Bjøntegaard delta rate of the
-rate models' curve against JPEG's over 0.2-1.0 bpp is reported
-(:func:`rate_summary`; negative means fewer bits than JPEG for the same PSNR).
+When entropy-coded models are benched, the classic codecs also run at a
+fixed ladder of quality settings (:data:`CURVE_QUALITIES`), so their own
+rate-distortion curves are measured in the same run, and the Bjøntegaard
+delta rate of each cae curve against each of theirs over 0.2-1.0 bpp is
+reported (:func:`rate_summary`; negative means fewer bits for the same PSNR).
 
 Reported per codec: MSE (0-255), PSNR (dB, mean of per-image PSNR), SSIM
 (mean), bits per pixel and compression ratio (raw W*H*C bytes over the real
@@ -28,12 +28,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import PIL
 
-from cae_compress import codec
-from cae_compress.baselines import CLASSIC, PCAModel, classic_at_bytes, classic_decode, classic_encode
+
+from cae_compress import __version__, codec
+from cae_compress.codecs import dense
+from cae_compress.evaluation.baselines import CLASSIC, PCAModel, classic_at_bytes, classic_decode, classic_encode
 from cae_compress.errors import CaeError
-from cae_compress.images import to_channels
-from cae_compress.metrics import bd_rate, ms_ssim, per_image_mse, psnr_from_mse, ssim
+from cae_compress.evaluation.results import result_file
+from cae_compress.io.files import atomic_write
+from cae_compress.io.images import list_images, read_image
+from cae_compress.training.data import load_dataset
+from cae_compress.io.images import to_channels
+from cae_compress.evaluation.metrics import bd_rate, ms_ssim, per_image_mse, psnr_from_mse, ssim
 
 BASELINES = ("jpeg", "webp", "avif", "jxl", "pca")
 CURVE_QUALITIES = (3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 75, 90)
@@ -98,20 +105,20 @@ def bench_quality(model, images: list[np.ndarray], quality: int, effort: int = 1
     return _summarize(curve, name, None, images, sizes, outputs, enc, dec), sizes
 
 
-def bench_model(model, images: list[np.ndarray], dtype: str = codec.DEFAULT_DTYPE, codec_name: str = "cae", progress=None) -> tuple[Row, list[int]]:
+def bench_model(model, images: list[np.ndarray], dtype: str = dense.DEFAULT_DTYPE, codec_name: str = "cae", progress=None) -> tuple[Row, list[int]]:
     """Encode and decode every image with ``model`` through the codec; the row and each file's size.
 
     Rate models are rows of codec ``cae-rate`` with no code length (theirs
     grows with the image).
     """
     sizes, outputs, enc, dec = _measure(images, lambda i, img: codec.encode(model, img, dtype), lambda data, img: codec.decode(model, data), progress)
-    if codec.is_rate_model(model) and codec_name == "cae":
+    if model.entropy_coded and codec_name == "cae":
         return _summarize("cae-rate", model.name, None, images, sizes, outputs, enc, dec), sizes
     return _summarize(codec_name, model.name, model.code_length, images, sizes, outputs, enc, dec), sizes
 
 
 def bench_classic(name: str, images: list[np.ndarray], budgets: list[int], label: str) -> Row:
-    """JPEG or WebP of each image at its byte budget."""
+    """A classic codec (JPEG, WebP, AVIF, JPEG XL) of each image at its byte budget."""
     sizes, outputs, enc, dec = _measure(
         images, lambda i, img: classic_at_bytes(img, name, budgets[i])[0], lambda data, img: classic_decode(data, img.shape[-1])
     )
@@ -119,7 +126,7 @@ def bench_classic(name: str, images: list[np.ndarray], budgets: list[int], label
 
 
 def bench_classic_quality(name: str, images: list[np.ndarray], quality: int) -> Row:
-    """JPEG or WebP of every image at one quality setting: a point of that codec's own curve."""
+    """A classic codec of every image at one quality setting: a point of that codec's own curve."""
     sizes, outputs, enc, dec = _measure(images, lambda i, img: classic_encode(img, name, quality), lambda data, img: classic_decode(data, img.shape[-1]))
     return _summarize(name, f"{name} q{quality}", None, images, sizes, outputs, enc, dec)
 
@@ -155,14 +162,10 @@ def load_bench_images(dataset: str, limit: int | None) -> tuple[list[np.ndarray]
     """Test images of ``dataset`` (at most ``limit``) and, where there is one, its training split (for PCA)."""
     path = Path(dataset)
     if path.is_dir():
-        from cae_compress.images import list_images, read_image
-
         files = list_images(path)[:limit]
         if not files:
             raise CaeError(f"{dataset}: no images found")
         return [read_image(f) for f in files], None
-    from cae_compress.data import load_dataset
-
     ds = load_dataset(dataset)
     x = ds.x_test[:limit] if limit else ds.x_test
     return list(x), ds.x_train
@@ -171,7 +174,7 @@ def load_bench_images(dataset: str, limit: int | None) -> tuple[list[np.ndarray]
 def run_bench(
     models: list,
     dataset: str = "cifar10",
-    dtype: str = codec.DEFAULT_DTYPE,
+    dtype: str = dense.DEFAULT_DTYPE,
     limit: int | None = 1000,
     baselines: tuple[str, ...] = BASELINES,
     show_progress: bool | None = None,
@@ -192,11 +195,11 @@ def run_bench(
         raise CaeError("no models to bench: give --models, --code-lengths or --model-path (see 'cae models')")
     if limit is not None and limit <= 0:
         raise CaeError(f"--limit must be positive, got {limit}")
-    codec.check_options(dtype, "auto")
+    dense.check_options(dtype, "auto")
     if not qualities or any(not 0 <= q <= 100 for q in qualities):
         raise CaeError("--qualities takes values between 0 and 100")
     for model in models:
-        if efforts != (1,) and codec.has_streams(model):
+        if efforts != (1,) and model.qualities:
             for effort in efforts:
                 codec.check_effort(model, effort)
     images, x_train = load_bench_images(dataset, limit)
@@ -207,7 +210,7 @@ def run_bench(
     for model in models:
         channels = model.tile_shape[2]
         model_images = [to_channels(im, channels) for im in images]
-        if codec.has_streams(model):
+        if model.qualities:
             sizes = None
             for effort in efforts:
                 curve = [bench_quality(model, model_images, q, effort) for q in qualities]
@@ -225,7 +228,7 @@ def run_bench(
                 if model.code_length not in pcas:  # one fit per code length, however many models share it
                     pcas[model.code_length] = PCAModel(x_train, model.code_length)
                 rows.append(bench_model(pcas[model.code_length], model_images, dtype, codec_name="pca")[0])
-        if baselines and (codec.is_rate_model(model) or codec.has_streams(model)) and not any(_on_curve(r) for r in rows):
+        if baselines and model.entropy_coded and not any(_on_curve(r) for r in rows):
             for name in (b for b in baselines if b in CLASSIC):  # the classic codecs' own curves, once
                 rows += [bench_classic_quality(name, model_images, q) for q in CURVE_QUALITIES]
     bar.close()
@@ -275,12 +278,7 @@ def compare_summary(rows: list[Row], curves: list) -> dict:
 
 
 def result_files(rows: list[Row], dataset: str) -> list[dict]:
-    """One CompressAI-shaped result file per codec (see ``cae_compress.results``): each curve, or each separate model."""
-    import PIL
-
-    from cae_compress import __version__
-    from cae_compress.results import result_file
-
+    """One CompressAI-shaped result file per codec (see ``cae_compress.evaluation.results``): each curve, or each separate model."""
     settings = {"jpeg": "Pillow JPEG", "webp": "Pillow WebP, method 6", "avif": "Pillow AVIF (libaom), speed 6", "jxl": "JPEG XL (pillow-jxl-plugin), effort 7"}
     n = max((r.images for r in rows), default=0)
     common = f"cae bench on {dataset}, {n} images; RGB PSNR and MS-SSIM of the decoded 8-bit images, bpp from the real file sizes; cae_compress {__version__}, Pillow {PIL.__version__}"
@@ -375,9 +373,6 @@ def plot(rows: list[Row], path: str | Path, title: str = "", compare: list = ())
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part.png")
-    fig.savefig(tmp)
+    atomic_write(path, write=lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return Path(path)

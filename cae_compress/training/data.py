@@ -18,14 +18,17 @@ is the data set's official one.
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from cae_compress.errors import CaeError
-from cae_compress.images import list_images, read_image, to_channels
+from cae_compress.io.images import list_images, read_image, to_channels
 
 BUILTIN = ("cifar10", "mnist")
 VALIDATION_SEED = 20261123
@@ -119,8 +122,6 @@ def _load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _image_size(path: Path) -> tuple[int, int] | None:
     """(height, width) from the file header alone, or None for a file Pillow cannot open."""
-    from PIL import Image
-
     try:
         with Image.open(path) as img:
             w, h = img.size
@@ -132,8 +133,6 @@ def _image_size(path: Path) -> tuple[int, int] | None:
 
 
 def _load_folder(folder: Path, tile: int, grayscale: bool, val_split: float) -> Dataset:
-    import sys
-
     files, sizes, skipped = [], [], 0
     for f in list_images(folder):
         size = _image_size(f)
@@ -267,9 +266,6 @@ def train_pipeline(
     back (:func:`_enlarge`); ``flip`` mirrors each tile left to right with
     probability 1/2 (twice the distinct tiles of a small data set).
     """
-    import math
-    import os
-
     import tensorflow as tf
 
     if dataset.x_train is not None:

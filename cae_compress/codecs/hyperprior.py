@@ -1,0 +1,314 @@
+"""The hyperprior codec: codes and hyper-codes, range-coded in bands, ``.cae`` version 3.
+
+``compress(pixels, quality) -> (streams, record)`` and ``decompress(streams,
+record, height, width) -> pixels``.  The streams are the range-coded
+hyper-codes and codes; the record is the few bytes the decoder needs besides
+them (the quality, a CRC-32 of every decoded symbol, so that a desync seen
+anywhere becomes one clear error instead of a garbage image, and the band
+height).
+
+The codec is put together from parts:
+
+* four networks, on either backend: ``encoder`` (analysis), ``hyper_encoder``
+  (hyper-analysis), ``hyper_mean`` (the means of the codes) and ``decoder``
+  (synthesis), run on windows of nearly equal size, each with :data:`MARGIN`
+  positions of context, which covers their receptive fields, and at most
+  :data:`WINDOW_AREA` code positions in all (``layouts.window_grid``): the
+  synthesis gives the pixels of the whole image, bit for bit, with no seams,
+  in memory bounded by the window (the analysis too, but for its int8 head
+  on LiteRT, whose activations are quantized with one range per window);
+* the per-channel gains of every rate anchor, mixed for the qualities in between;
+* the hyper-codes' entropy model: per-channel integer tables
+  (``entropy_models.tables``);
+* the codes' entropy model, given the hyper-codes: a latent part
+  (:class:`MeanScale`) that derives each code's mean and exact integer scale
+  index from the hyper-codes and codes the symbols with the Gaussian
+  conditional (``entropy_models.gaussian``).  A context model is another
+  latent part with the same three methods (``parameters``, ``encode``,
+  ``decode``), composed into a codec the same way.
+
+The gains, the integer scale network and the integer tables are numpy and
+integers, stored in ``NAME.hyper.npz`` at export and the same for both
+backends, so the symbols and their tables never depend on the backend.  The
+codes are coded in bands of :data:`BAND` hyper-code rows (full width, top to
+bottom), each band's parameters derived from its hyper-codes with
+:data:`HYPER_MARGIN` rows of context, so the decoder holds a few bands of
+codes at a time, not the whole image's (files of release 0.2.0, whose 5-byte
+record says the codes were grouped by scale over the whole image, decode as
+one band of every row).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+
+from cae_compress.codecs.base import Codec
+from cae_compress.codecs.layouts import window_grid
+from cae_compress.entropy_models.gaussian import GaussianConditional, IntegerScaleNet
+from cae_compress.entropy_models.tables import Tables, decode_symbols, encode_symbols
+from cae_compress.errors import CaeError
+
+STRIDE = 16  # pixels per code position along each side
+PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
+WINDOW_AREA = 600  # code positions per window with its context at most (a 12 MP photo: windows of 23x25)
+MARGIN = 2  # code positions of context around each window (32 pixels: the synthesis reaches 1.9 positions, the analysis 1.9)
+HYPER_STRIDE = PAD // STRIDE  # code positions per hyper-code position along each side
+BAND = 12  # hyper-code rows per band of the code stream (48 code rows), written by the encoder into the record
+HYPER_MARGIN = 3  # hyper-code rows of context for a band's means and scales (the hyper-synthesis sees < 3 rows either side)
+DEFAULT_QUALITY = 50
+# cae encode --effort 1-9: gradient steps of encode-time refinement per window (cae_compress.models.refine); 1 is a plain encode
+EFFORT_STEPS = (0, 10, 20, 30, 45, 60, 90, 130, 200)
+RECORD = struct.Struct("<BIB")  # quality, CRC-32 of the symbols, band height in hyper-code rows
+WHOLE_RECORD = struct.Struct("<BI")  # release 0.2.0: quality, CRC-32; codes grouped by scale over the whole image
+PARAMS = "hyper"  # the arrays beside the weights: NAME.hyper.npz
+
+
+def quality_position(quality: float, anchors: int) -> tuple[int, float]:
+    """Quality 0-100 as (anchor k, fraction f): the gains are those of anchor k and k+1, mixed by f in the log domain."""
+    if not 0 <= quality <= 100:
+        raise CaeError(f"quality {quality} is out of range (0-100)")
+    t = quality / 100.0 * (anchors - 1)
+    k = min(int(t), anchors - 2)
+    return k, t - k
+
+
+def padded_shape(height: int, width: int) -> tuple[int, int]:
+    """The image size the networks see: each side padded up to a multiple of :data:`PAD`."""
+    return -(-height // PAD) * PAD, -(-width // PAD) * PAD
+
+
+def _windows(rows: int, cols: int) -> tuple[list, list]:
+    return window_grid(rows, cols, WINDOW_AREA, MARGIN)
+
+
+def _crc(symbols: np.ndarray, crc: int = 0) -> int:
+    """CRC-32 of int32 symbols (LE, raster order), continuing ``crc``."""
+    return zlib.crc32(np.ascontiguousarray(symbols, "<i4").tobytes(), crc) & 0xFFFFFFFF
+
+
+class MeanScale:
+    """The codes given the hyper-codes, in one pass: a float mean and an exact integer scale index per value (Minnen et al. 2018, no context).
+
+    ``parameters(z_symbols)`` gives, for the code rows of those hyper-code
+    rows, a tuple of arrays indexed by code row (here the means and the
+    scale indices); ``encode``/``decode`` code one band's symbols with them.
+    Whatever picks a symbol's table is integer: the scale index comes from
+    the integer hyper-codes through the integer network.
+    """
+
+    def __init__(self, mean_net, scale_net: IntegerScaleNet, conditional: GaussianConditional):
+        self.mean_net, self.scale_net, self.conditional = mean_net, scale_net, conditional
+
+    def parameters(self, z_symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean = np.asarray(self.mean_net(z_symbols.astype(np.float32)[None]))[0]
+        return mean, self.scale_net(z_symbols)
+
+    def encode(self, enc, y: np.ndarray, params) -> np.ndarray:
+        """Round codes ``y`` (gained) against their means and code them; returns the symbols."""
+        mean, index = params
+        symbols = self.conditional.quantize(y - mean, index)
+        self.conditional.encode(enc, symbols, index)
+        return symbols
+
+    def decode(self, dec, params, label: str) -> tuple[np.ndarray, np.ndarray]:
+        """The symbols of one band and the codes they stand for (gained: symbols plus means)."""
+        mean, index = params
+        symbols = self.conditional.decode(dec, index, label)
+        return symbols, symbols.astype(np.float32) + mean
+
+
+@dataclass
+class Analysis:
+    """An image as the analysis saw it, before any quality applies: the padded pixels and the codes without gains."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+class HyperpriorCodec(Codec):
+    """The mean-scale hyperprior (``hyperprior``): every rate in one model, version 3 files."""
+
+    version = 3
+    entropy_coded = True
+    reads = (3,)
+    networks = ("encoder", "hyper_encoder", "hyper_mean", "decoder")
+    qualities = True
+    max_effort = len(EFFORT_STEPS)
+    options = ("refine", "analysis")
+
+    def __init__(self, nets, meta, entropy=None, **identity):
+        super().__init__(nets, meta, entropy, **identity)
+        if entropy is None:
+            raise CaeError(f"{self.name}: no hyperprior parameters; run 'cae export'")
+        try:
+            self.gain = np.asarray(entropy["gain"], np.float32)
+            self.inverse_gain = np.asarray(entropy["inverse_gain"], np.float32)
+            self.hyper = Tables(json.loads(str(entropy["z_tables"])))
+            self.latent = MeanScale(nets["hyper_mean"], IntegerScaleNet.from_arrays(entropy), GaussianConditional.from_arrays(entropy))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CaeError(f"unreadable hyperprior parameters ({exc})") from None
+        self.tile_shape = (STRIDE, STRIDE, 3)
+        self.code_length = self.gain.shape[1]
+
+    # ------------------------------------------------------------------ parts
+    def gains(self, quality: float) -> tuple[np.ndarray, np.ndarray]:
+        """The gain and inverse gain of ``quality``: the two nearest anchors' mixed in the log domain."""
+        k, f = quality_position(quality, len(self.gain))
+        mix = lambda g: np.exp(g[k] * (1 - f) + g[k + 1] * f).astype(np.float32)  # noqa: E731
+        return mix(self.gain), mix(self.inverse_gain)
+
+    def _analysis(self, x: np.ndarray, progress=None) -> np.ndarray:
+        """Codes of the padded uint8 image ``x``, window by window (each window made float 0-1 only when it runs)."""
+        rows, cols = x.shape[0] // STRIDE, x.shape[1] // STRIDE
+        y = None
+        row_spans, col_spans = _windows(rows, cols)
+        for r0, r1, rl, rh in row_spans:
+            for c0, c1, cl, ch in col_spans:
+                window = x[None, rl * STRIDE : rh * STRIDE, cl * STRIDE : ch * STRIDE].astype(np.float32) / np.float32(255.0)
+                part = np.asarray(self.nets["encoder"](window))[0]
+                if y is None:
+                    y = np.empty((rows, cols, part.shape[-1]), np.float32)
+                y[r0:r1, c0:c1] = part[r0 - rl : r1 - rl, c0 - cl : c1 - cl]
+                if progress is not None:
+                    progress(1)
+        return y
+
+    def _synthesis(self, y_rows, rows: int, cols: int, progress=None) -> np.ndarray:
+        """The image of ``rows`` x ``cols`` code positions; ``y_rows(a, b)`` gives the dequantized codes of rows a to b, asked in increasing order."""
+        out = np.empty((rows * STRIDE, cols * STRIDE, 3), np.uint8)
+        row_spans, col_spans = _windows(rows, cols)
+        for r0, r1, rl, rh in row_spans:
+            y = y_rows(rl, rh)
+            for c0, c1, cl, ch in col_spans:
+                part = np.asarray(self.nets["decoder"](y[None, :, cl:ch]))[0]
+                part = part[(r0 - rl) * STRIDE : (r1 - rl) * STRIDE, (c0 - cl) * STRIDE : (c1 - cl) * STRIDE]
+                out[r0 * STRIDE : r1 * STRIDE, c0 * STRIDE : c1 * STRIDE] = np.clip(np.rint(part * 255.0), 0, 255).astype(np.uint8)
+                if progress is not None:
+                    progress(1)
+        return out
+
+    def _bands(self, z_symbols: np.ndarray, band: int):
+        """Per band of ``band`` hyper-code rows, top to bottom: (z0, z1, the latent part's parameters of its code rows).
+
+        Each band's parameters see :data:`HYPER_MARGIN` rows of hyper-codes
+        beyond it, more than the hyper-synthesis' receptive field, so the
+        scale indices are exactly those of the whole image.
+        """
+        zh = len(z_symbols)
+        for z0 in range(0, zh, band):
+            z1 = min(zh, z0 + band)
+            lo, hi = max(0, z0 - HYPER_MARGIN), min(zh, z1 + HYPER_MARGIN)
+            params = self.latent.parameters(z_symbols[lo:hi])
+            a, b = (z0 - lo) * HYPER_STRIDE, (z1 - lo) * HYPER_STRIDE
+            yield z0, z1, tuple(p[a:b] for p in params)
+
+    # --------------------------------------------------------------- protocol
+    def analyse(self, pixels: np.ndarray, progress=None) -> Analysis:
+        """The padded image (uint8, edge pixels repeated) and its codes before gains: what every quality's file starts from."""
+        h, w, _ = pixels.shape
+        ph, pw = padded_shape(h, w)
+        x = np.pad(pixels, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+        return Analysis(x, self._analysis(x, progress))
+
+    def compress(self, pixels, quality=None, *, progress=None, refine=None, analysis: Analysis | None = None):
+        """The streams and record of an (H, W, 3) uint8 image.
+
+        ``analysis``, if given, is :meth:`analyse`'s result for these pixels
+        (``--bpp`` tries several qualities of one analysis); ``refine(x, y,
+        z, quality) -> (y, z)``, if given, changes the codes before they are
+        rounded and coded (``cae encode --effort``).
+        """
+        quality = DEFAULT_QUALITY if quality is None else quality
+        a = analysis if analysis is not None else self.analyse(pixels, progress)
+        gain, _ = self.gains(quality)
+        y = a.y * gain
+        z = np.asarray(self.nets["hyper_encoder"](y[None]))[0]
+        if refine is not None:
+            y, z = refine(a.x, y, z, quality)
+        return self.code(y, z, quality)
+
+    def code(self, y: np.ndarray, z: np.ndarray, quality: float, band: int = BAND) -> tuple[list[bytes], bytes]:
+        """Round and entropy-code codes ``y`` and hyper-codes ``z``, in bands of ``band`` hyper-code rows: the streams and the record."""
+        z_symbols = self.hyper.clamp(np.rint(z).reshape(-1, z.shape[-1])).reshape(z.shape).astype(np.int32)
+        z_stream = encode_symbols(z_symbols.reshape(-1, z.shape[-1]), self.hyper)
+        crc = _crc(z_symbols)
+        enc = constriction.stream.queue.RangeEncoder()
+        for z0, z1, params in self._bands(z_symbols, band):
+            symbols = self.latent.encode(enc, y[z0 * HYPER_STRIDE : z1 * HYPER_STRIDE], params)
+            crc = _crc(symbols, crc)
+        record = RECORD.pack(int(round(quality)), crc, band)
+        return [z_stream, enc.get_compressed().astype("<u4").tobytes()], record
+
+    def decompress(self, streams, record, height, width, label="<input>", progress=None):
+        """The (height, width, 3) uint8 image of the streams and record made by :meth:`compress` (or by release 0.2.0)."""
+        if len(streams) != 2 or len(record) not in (RECORD.size, WHOLE_RECORD.size):
+            raise CaeError(f"{label}: a hyperprior file holds 2 streams and a {RECORD.size}-byte record")
+        ph, pw = padded_shape(height, width)
+        zh, zw = ph // PAD, pw // PAD
+        if len(record) == RECORD.size:
+            quality, crc, band = RECORD.unpack(record)
+            if band == 0:
+                raise CaeError(f"{label}: corrupt record (band height 0)")
+        else:  # 0.2.0: the codes of the whole image grouped by scale, that is, one band of every hyper-code row
+            (quality, crc), band = WHOLE_RECORD.unpack(record), zh
+        if quality > 100:
+            raise CaeError(f"{label}: quality {quality} is out of range")
+        z_symbols = decode_symbols(streams[0], zh * zw, self.hyper, label).reshape(zh, zw, -1)
+        _, inverse = self.gains(quality)
+        rows = _BandRows(self, _decoder(streams[1], label), z_symbols, band, inverse, label)
+        image = self._synthesis(rows, ph // STRIDE, pw // STRIDE, progress)
+        rows.finish()
+        if rows.crc != crc:
+            raise CaeError(f"{label}: decoded symbols fail their checksum (corrupt file, or a decoder that differs from the encoder)")
+        return image[:height, :width]
+
+
+def _decoder(data: bytes, label: str):
+    if len(data) % 4:
+        raise CaeError(f"{label}: corrupt entropy-coded payload (length {len(data)} is not a multiple of 4)")
+    return constriction.stream.queue.RangeDecoder(np.frombuffer(data, "<u4").astype(np.uint32))
+
+
+class _BandRows:
+    """Dequantized code rows of a banded stream, decoded band by band as the synthesis asks for them.
+
+    Rows are asked in increasing order; bands wholly above the rows last
+    asked are dropped, so a few bands are held at a time.
+    """
+
+    def __init__(self, codec: HyperpriorCodec, dec, z_symbols: np.ndarray, band: int, inverse_gain: np.ndarray, label: str):
+        self.codec, self.dec, self.inverse_gain, self.label = codec, dec, inverse_gain, label
+        self.crc = _crc(z_symbols)
+        self.bands = codec._bands(z_symbols, band)
+        self.held: list[tuple[int, np.ndarray]] = []  # (first code row, dequantized rows)
+        self.end = 0  # code rows decoded so far
+
+    def _next(self) -> bool:
+        step = next(self.bands, None)
+        if step is None:
+            return False
+        z0, z1, params = step
+        symbols, y = self.codec.latent.decode(self.dec, params, self.label)
+        self.crc = _crc(symbols, self.crc)
+        self.held.append((z0 * HYPER_STRIDE, y * self.inverse_gain))
+        self.end = z1 * HYPER_STRIDE
+        return True
+
+    def __call__(self, a: int, b: int) -> np.ndarray:
+        while self.end < b and self._next():
+            pass
+        self.held = [(r, y) for r, y in self.held if r + len(y) > a]
+        start = self.held[0][0]
+        rows = self.held[0][1] if len(self.held) == 1 else np.concatenate([y for _, y in self.held])
+        return rows[a - start : b - start]
+
+    def finish(self) -> None:
+        """Decode any band the synthesis did not need (none, for a well-formed file), so the checksum covers every symbol."""
+        while self._next():
+            pass
