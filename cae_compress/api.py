@@ -9,19 +9,26 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
+import threading
+import warnings
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from cae_compress import codec, zoo
 from cae_compress.codecs import dense
+from cae_compress.codecs.base import Codec
 from cae_compress.errors import CaeError
 from cae_compress.io import DEFAULT_MAX_PIXELS, files
 from cae_compress.io import format as fmt
-from cae_compress.evaluation.visualize import inspect_model as draw_figures
-from cae_compress.io.images import format_for_path, image_bytes, read_image
+from cae_compress.io.images import format_for_path, image_bytes, pil_to_array, read_image
 from cae_compress.training.data import load_dataset
 
-# TensorFlow (inspect, export) and Matplotlib are imported by the commands that need them; tqdm when a bar shows.
+# The TensorFlow side (inspect, export) is imported by the commands that need it; tqdm when a bar shows.
 
 
 def int_list(text: str, flag: str) -> tuple[int, ...]:
@@ -47,17 +54,19 @@ def encode_files(
     recursive: bool = False,
     effort: int | None = None,
     code_length: int | None = None,
+    jobs: int = 1,
 ) -> int:
     """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed).
 
     ``quality`` (0-100, higher is better) and ``bpp`` apply to models with a
     continuous quality (the default ``hyperprior``): ``bpp`` finds, per image,
-    the highest quality whose file fits in that many bits per pixel
-    (bisection; quality 0 with a warning if none does).  ``effort`` (1-9,
-    default 1) above 1 refines each image's codes before coding them: smaller
-    files for more encode time (TensorFlow); ``progress`` False silences its
-    progress bar.  ``code_length`` N picks the shipped dense-code model
-    ``cifar10-N``.
+    the highest quality whose file fits in that many bits per pixel (quality
+    0 with a warning if none does).  ``effort`` (1-9, default 1) above 1
+    refines each image's codes before coding them: smaller files for more
+    encode time (TensorFlow); ``progress`` False silences its progress bar.
+    ``code_length`` N picks the shipped dense-code model ``cifar10-N``.
+    ``jobs`` N above 1 encodes in N worker processes, each loading the model
+    once (the cores shared among them).
     """
     if dtype is not None or compression is not None:  # options of the dense-code models' files: checked before any work
         dense.check_options(dtype or dense.DEFAULT_DTYPE, compression or dense.DEFAULT_COMPRESSION)
@@ -66,48 +75,133 @@ def encode_files(
         raise CaeError(f"{' and '.join(chosen)} both pick a model: give one")
     if code_length is not None:
         model = zoo.family_model("cifar10", code_length)
+    if jobs < 1:
+        raise CaeError(f"--jobs must be at least 1, got {jobs}")
+    _check_quality_flags(quality, bpp)
+    planned = files.plan(inputs, output, ".cae", recursive)
+    runtime = zoo.load(model, model_path, backend)
+    _check_model_flags(runtime, quality, bpp, effort)
+    encoder = _FileEncoder(dict(model=model, model_path=model_path, backend=backend), quality, bpp, effort, dtype, compression, force, progress)
+    jobs = min(jobs, len(planned))
+    if jobs == 1 or any(j.source == files.STDIO for j in planned):
+        encoder.runtime = runtime
+        return files.run_jobs(planned, encoder, progress, desc="encode", summary=recursive)
+    import concurrent.futures
+    import multiprocessing
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")  # fresh processes: no LiteRT or TensorFlow state copied by fork
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(encoder, threads)) as pool:
+        return files.run_jobs(planned, _work_in_worker, progress, desc="encode", summary=recursive, pool=pool)
+
+
+class _FileEncoder:
+    """``cae encode``'s work on one file: read, encode at the settings, write; picklable, so worker processes run it too."""
+
+    def __init__(self, model: dict, quality, bpp, effort, dtype, compression, force, progress):
+        self.model, self.quality, self.bpp, self.effort = model, quality, bpp, effort
+        self.dtype, self.compression, self.force, self.progress = dtype, compression, force, progress
+        self.runtime = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "runtime": None}  # each process loads its own model
+
+    def load(self) -> None:
+        self.runtime = zoo.load(self.model["model"], self.model["model_path"], self.model["backend"])
+
+    def fit(self, pixels, label: str) -> bytes:
+        """The file at --quality, or at the highest quality whose file fits the --bpp budget."""
+        if not self.effort or self.effort == 1:
+            return self._fit(pixels, label, None)
+        from tqdm import tqdm
+
+        show = sys.stderr.isatty() if self.progress is None else self.progress
+        with tqdm(desc=f"refine {label}", unit="step", disable=not show, file=sys.stderr, leave=False) as bar:
+            return self._fit(pixels, label, bar.update)
+
+    def _fit(self, pixels, label, on_step) -> bytes:
+        data, fits = encode_pixels(self.runtime, pixels, self.quality, self.bpp, self.effort, on_step, self.dtype, self.compression)
+        if not fits:
+            print(f"cae: warning: {_no_fit(label, self.bpp, data, pixels)}", file=sys.stderr)
+        return data
+
+    def __call__(self, job: files.Job) -> None:
+        label = "<stdin>" if job.source == files.STDIO else job.source
+        data = files.read_input(job.source)
+        if not data:
+            raise CaeError(f"{label}: empty input")
+        pixels = read_image(data, label)
+        _check_target(job, self.force)
+        if pixels.shape[-1] in (2, 4):
+            print(f"cae: warning: {label}: alpha channel dropped (the .cae stores color only)", file=sys.stderr)
+        files.write_output(job.target, self.fit(pixels, label), self.force)
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(encoder: _FileEncoder, threads: int) -> None:
+    """A worker process of ``--jobs``: its share of the cores, and the model loaded once."""
+    os.environ["CAE_THREADS"] = str(threads)
+    encoder.progress = False
+    encoder.load()
+    _WORKER["encoder"] = encoder
+
+
+def _work_in_worker(job: files.Job) -> None:
+    _WORKER["encoder"](job)
+
+
+def _check_quality_flags(quality, bpp) -> None:
     if quality is not None and bpp is not None:
         raise CaeError("--quality and --bpp both set the quality: give one")
     if quality is not None and not 0 <= quality <= 100:
         raise CaeError(f"--quality must be between 0 and 100, got {quality}")
     if bpp is not None and not bpp > 0:
         raise CaeError(f"--bpp must be positive, got {bpp}")
-    jobs = files.plan(inputs, output, ".cae", recursive)
-    runtime = zoo.load(model, model_path, backend)
+
+
+def _check_model_flags(runtime, quality, bpp, effort) -> None:
+    """Before any work: the model has the quality and effort asked for (and TensorFlow is there for an effort above 1)."""
     if quality is not None or bpp is not None:
         codec.check_quality(runtime, "--quality" if quality is not None else "--bpp")
-    codec.check_effort(runtime, effort)  # before any work: the level, the model, TensorFlow
+    codec.check_effort(runtime, effort)
 
-    def fit(pixels, label):
-        """The file at --quality, or at the highest quality whose file fits the --bpp budget (bisection)."""
-        if not effort or effort == 1:
-            return _fit(pixels, label, None)
-        from tqdm import tqdm
 
-        show = sys.stderr.isatty() if progress is None else progress
-        with tqdm(desc=f"refine {label}", unit="step", disable=not show, file=sys.stderr, leave=False) as bar:
-            return _fit(pixels, label, bar.update)
+def _no_fit(label: str, bpp: float, data: bytes, pixels) -> str:
+    return f"{label}: no quality fits {bpp} bpp; wrote {8 * len(data) / (pixels.shape[0] * pixels.shape[1]):.3f} bpp at quality 0"
 
-    def _fit(pixels, label, on_step):
-        if bpp is None:
-            return codec.encode(runtime, pixels, dtype, compression, quality=quality, effort=effort, on_step=on_step)
-        best, fits = codec.encode_within(runtime, pixels, bpp * pixels.shape[0] * pixels.shape[1] / 8, effort, on_step)
-        if not fits:
-            print(f"cae: warning: {label}: no quality fits {bpp} bpp; wrote {8 * len(best) / (pixels.shape[0] * pixels.shape[1]):.3f} bpp at quality 0", file=sys.stderr)
-        return best
 
-    def work(job: files.Job) -> None:
-        label = "<stdin>" if job.source == files.STDIO else job.source
-        data = files.read_input(job.source)
-        if not data:
-            raise CaeError(f"{label}: empty input")
-        pixels = read_image(data, label)
-        _check_target(job, force)
-        if pixels.shape[-1] in (2, 4):
-            print(f"cae: warning: {label}: alpha channel dropped (the .cae stores color only)", file=sys.stderr)
-        files.write_output(job.target, fit(pixels, label), force)
+def encode_pixels(runtime, pixels, quality=None, bpp=None, effort=None, on_step=None, dtype=None, compression=None) -> tuple[bytes, bool]:
+    """The ``.cae`` bytes of uint8 pixels at ``quality``, or at the highest quality that fits ``bpp``; and whether it fit.
 
-    return files.run_jobs(jobs, work, progress, desc="encode", summary=recursive)
+    What ``cae encode`` and :func:`compress` both do with an image.
+    """
+    if bpp is None:
+        return codec.encode(runtime, pixels, dtype, compression, quality=quality, effort=effort, on_step=on_step), True
+    return codec.encode_within(runtime, pixels, bpp * pixels.shape[0] * pixels.shape[1] / 8, effort, on_step)
+
+
+def model_for_file(header: fmt.Header, label: str, backend: str = "auto", fixed=None):
+    """The model that decodes a file: ``fixed`` if given, else the shipped model the header names (cached)."""
+    if fixed is not None:
+        return fixed
+    if header.model_name not in zoo.shipped_models():
+        raise CaeError(f"{label}: encoded by model '{header.model_name}', which is not shipped with this install; pass --model-path")
+    return _cached(header.model_name, backend)[0]
+
+
+def decode_data(data: bytes, label: str = "<input>", max_pixels: int | None = None, backend: str = "auto", model=None):
+    """The uint8 pixels (H, W, C) of ``.cae`` bytes, by the model the file names (or ``model``), refused over ``max_pixels``.
+
+    What ``cae decode`` and :func:`decompress` both do with a file.
+    """
+    budget = max_pixels or DEFAULT_MAX_PIXELS
+    header = fmt.parse_header(data, label)
+    codec.check_pixel_budget(header, label, budget)  # before the model is even loaded
+    runtime = model_for_file(header, label, backend, model)
+    with _lock_of(runtime):
+        return codec.decode(runtime, data, label, max_pixels=budget)
 
 
 def _check_target(job: files.Job, force: bool) -> None:
@@ -134,24 +228,14 @@ def decode_files(
     Files declaring more than ``max_pixels`` (default: Pillow's bomb limit, about 179 MP) are refused.
     """
     jobs = files.plan(inputs, output, ".png", recursive)
-    budget = max_pixels or DEFAULT_MAX_PIXELS
     fixed = zoo.load(model, model_path, backend) if (model or model_path) else None
-    by_name: dict = {}
 
     def work(job: files.Job) -> None:
         label = "<stdin>" if job.source == files.STDIO else job.source
         data = files.read_input(job.source)
-        header = fmt.parse_header(data, label)
+        fmt.parse_header(data, label)
         _check_target(job, force)
-        codec.check_pixel_budget(header, label, budget)  # before the model is even loaded
-        runtime = fixed
-        if runtime is None:
-            if header.model_name not in by_name:
-                if header.model_name not in zoo.shipped_models():
-                    raise CaeError(f"{label}: encoded by model '{header.model_name}', which is not shipped with this install; pass --model-path")
-                by_name[header.model_name] = zoo.load(header.model_name, backend=backend)
-            runtime = by_name[header.model_name]
-        pixels = codec.decode(runtime, data, label, max_pixels=budget)
+        pixels = decode_data(data, label, max_pixels, backend, fixed)
         fmt_name = "PNG" if job.target == files.STDIO else format_for_path(job.target)
         try:
             # PNG at zlib level 1: on decoded Kodak photos 3.6x faster to write than Pillow's default 6, files 6 % larger
@@ -172,6 +256,8 @@ def inspect_model(
     limit: int = 16,
 ) -> list[Path]:
     """Write the figures of :mod:`cae_compress.evaluation.visualize` for image files or a data set's test images."""
+
+    from cae_compress.evaluation.visualize import inspect_model as draw_figures  # cae inspect is the TensorFlow side
 
     if limit <= 0:
         raise CaeError(f"--limit must be positive, got {limit}")
@@ -202,3 +288,153 @@ def export_model(model: str | None = None, model_path: str | None = None) -> lis
 
     path, _ = zoo.model_file(model, model_path)
     return list(export_lite(zoo.load(model_path=path, backend="tensorflow").cae, path))
+
+
+def file_info(path: str) -> dict:
+    """What ``cae info`` says of one ``.cae`` file: its header, record and streams, never its pixels."""
+    label = "<stdin>" if path == files.STDIO else path
+    data = files.read_input(path)
+    header, record, streams = fmt.unpack_file(data, label)  # checks the header and the payload's CRC-32
+    shipped = zoo.shipped_models()
+    model, available, described = None, False, {}
+    if header.model_name in shipped:
+        try:
+            model = zoo.load(header.model_name)  # its description and tables; no network is loaded
+        except CaeError:
+            model = None
+    if model is not None:
+        available = model.fingerprint == header.fingerprint
+        if available:
+            described = model.describe_record(record)
+    info = {
+        "file": label, "bytes": len(data), "version": header.version,
+        "model": header.model_name, "fingerprint": header.fingerprint.hex(), "model_here": available,
+        "width": header.width, "height": header.height, "channels": header.channels,
+        "bpp": 8 * len(data) / (header.width * header.height),
+        "tile": [header.tile_height, header.tile_width], "code_length": header.code_length,
+        **described,
+        "record_bytes": len(record) if isinstance(record, bytes) else 0,
+        "streams": [len(x) for x in streams],
+        "crc32": "ok",  # the header's CRC-32 of header and payload, checked above
+    }
+    if header.version == 1 and not described:
+        info.update(dtype=header.dtype, compression=header.compression)
+    return info
+
+
+def format_info(info: dict) -> str:
+    here = "yes" if info["model_here"] else "no (pass --model-path to decode)"
+    lines = [
+        f"{info['file']}: {info['bytes']} bytes, .cae version {info['version']}",
+        f"  image:     {info['width']}x{info['height']}, {info['channels']} channel{'s' * (info['channels'] > 1)}, {info['bpp']:.3f} bpp",
+        f"  model:     {info['model'] or '(unnamed)'} (fingerprint {info['fingerprint']}), here: {here}",
+    ]
+    if "quality" in info:
+        lines.append(f"  quality:   {info['quality']}")
+    if "dtype" in info:
+        lines.append(f"  codes:     {info['dtype']}, payload compression {info['compression']}")
+    lines.append(f"  streams:   {' + '.join(str(n) for n in info['streams'])} bytes" + (f", record {info['record_bytes']} bytes" if info["record_bytes"] else ""))
+    symbols = f"; symbols CRC-32 {info['symbols_crc32']}, checked when decoded" if "symbols_crc32" in info else ""
+    lines.append(f"  checksum:  CRC-32 of header and payload ok{symbols}")
+    return "\n".join(lines)
+
+
+def info_files(inputs: list[str], as_json: bool = False) -> int:
+    """``cae info``: print what each ``.cae`` file holds (stdout); a bad file is one stderr line, exit 2."""
+    import json
+
+    if not inputs:
+        raise CaeError("no input files given")
+    infos, status = [], 0
+    for path in inputs:
+        try:
+            infos.append(file_info(path))
+        except CaeError as exc:
+            label = "<stdin>" if path == files.STDIO else path
+            print(f"cae: error: {exc.message if exc.message.startswith(label) else f'{label}: {exc.message}'}", file=sys.stderr)
+            status = exc.exit_code
+    if as_json:
+        print(json.dumps(infos, indent=2))
+    elif infos:
+        print("\n".join(format_info(i) for i in infos))
+    return status
+
+
+# ------------------------------------------------------------------- the bytes API
+_MODELS: dict = {}  # (model, backend) -> (codec, lock): each model loaded once per process
+_MODELS_LOCK = threading.Lock()
+_LOCKS: dict = {}  # id(codec) -> the lock its calls hold (a LiteRT interpreter runs one call at a time)
+
+
+def _lock_of(runtime) -> threading.Lock:
+    with _MODELS_LOCK:
+        return _LOCKS.setdefault(id(runtime), threading.Lock())
+
+
+def _cached(model, backend: str = "auto"):
+    """The codec of ``model`` (a shipped name, a ``.keras`` file or run folder, None for the default) and its lock, loaded once."""
+    is_path = model is not None and (isinstance(model, Path) or Path(str(model)).exists() or str(model).endswith(".keras"))
+    path, name = zoo.model_file(model_path=model) if is_path else zoo.model_file(model)
+    key = (str(path.resolve()), name, backend)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            runtime = zoo.load(model_path=path, backend=backend) if is_path else zoo.load(name, backend=backend)
+            _MODELS[key] = runtime
+            _LOCKS.setdefault(id(runtime), threading.Lock())
+        runtime = _MODELS[key]
+        return runtime, _LOCKS[id(runtime)]
+
+
+def _resolve(model, backend: str = "auto"):
+    if isinstance(model, Codec):
+        return model, _lock_of(model)
+    return _cached(model, backend)
+
+
+def as_pixels(image) -> np.ndarray:
+    """An (H, W, C) uint8 array of a PIL image (the same rules as reading an image file) or of an H x W [x C] uint8 array."""
+    if isinstance(image, Image.Image):
+        return pil_to_array(image)
+    pixels = np.asarray(image)
+    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and not 1 <= pixels.shape[2] <= 4):
+        raise CaeError(f"an image is a PIL image or an HxW or HxWxC uint8 array (C 1-4), not a {pixels.dtype} array of shape {pixels.shape}")
+    return pixels if pixels.ndim == 3 else pixels[..., None]
+
+
+def compress(image, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None) -> bytes:
+    """The ``.cae`` bytes of ``image`` (a PIL image, or an HxW[xC] uint8 array), like ``cae encode``.
+
+    ``quality`` 0-100 (default 50 for models with a continuous quality, the
+    default ``hyperprior``), or ``bpp``: the highest quality whose file fits
+    in that many bits per pixel (quality 0, with a warning, if none does).
+    ``effort`` 1-9 above 1 spends encode time on smaller files (TensorFlow).
+    ``model``: a shipped model's name, a ``.keras`` file or run folder, or a
+    loaded model (``cae_compress.zoo.load``); default the default model.
+    Models are loaded once per process; calls are thread-safe (calls on one
+    model take turns).  Alpha is dropped.  Errors are :class:`CaeError` with
+    the CLI's one-line messages; TensorFlow is not imported (but for
+    ``effort`` above 1).
+    """
+    pixels = as_pixels(image)
+    _check_quality_flags(quality, bpp)
+    runtime, lock = _resolve(model)
+    _check_model_flags(runtime, quality, bpp, effort)
+    with lock:
+        data, fits = encode_pixels(runtime, pixels, quality, bpp, effort)
+    if not fits:
+        warnings.warn(_no_fit("<image>", bpp, data, pixels), stacklevel=2)
+    return data
+
+
+def decompress(data: bytes, *, model=None, max_pixels: int | None = None) -> np.ndarray:
+    """The (H, W, C) uint8 pixels of ``.cae`` bytes (C is 1 or 3), like ``cae decode``.
+
+    The file names its model; ``model`` (a name, a path or a loaded model)
+    decodes a file of a model that is not shipped.  Files declaring more than
+    ``max_pixels`` (default Pillow's bomb limit, about 179 MP) are refused
+    before any work.
+    """
+    fixed = _resolve(model)[0] if model is not None else None
+    return decode_data(bytes(data), "<bytes>", max_pixels, model=fixed)
+
+

@@ -144,6 +144,7 @@ def encode(
     effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; the README's table gives sizes and times). 1 is a plain encode. The hyperprior model."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every image under it; -o FOLDER mirrors its tree; a summary line at the end."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Encode in this many worker processes, each loading the model once (the cores are shared among them)."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars on stderr (they show on a terminal only)."),
 ):
@@ -156,7 +157,7 @@ def encode(
     from cae_compress.api import encode_files
 
     raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, progress=False if quiet else None,
-                                  backend=backend, quality=quality, bpp=bpp, recursive=recursive, effort=effort, code_length=code_length))
+                                  backend=backend, quality=quality, bpp=bpp, recursive=recursive, effort=effort, code_length=code_length, jobs=jobs))
 
 
 @app.command()
@@ -175,6 +176,18 @@ def decode(
     from cae_compress.api import decode_files
 
     raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels, recursive=recursive))
+
+
+@app.command()
+@handle_errors
+def info(
+    inputs: List[str] = typer.Argument(..., metavar="FILE.cae...", help=".cae files ('-' reads stdin)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON records instead of text."),
+):
+    """Show what .cae files hold, without decoding them: version, model, size, quality, streams, checksums."""
+    from cae_compress.api import info_files
+
+    raise typer.Exit(info_files(inputs, as_json))
 
 
 @app.command()

@@ -15,3 +15,6 @@ class CaeError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+
+    def __reduce__(self):  # raised in a worker process, re-raised here with its exit code
+        return (CaeError, (self.message, self.exit_code))

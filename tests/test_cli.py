@@ -216,14 +216,15 @@ def test_stdout_takes_one_input(rgb_model_path, tmp_path):
     assert_clean_error(cae("encode", "a.png", "b.png", "-o", "-", "--model-path", rgb_model_path), "single input")
 
 
-def test_shell_pipeline_through_real_processes(rgb_model, rgb_model_path, tmp_path):
+def test_shell_pipeline_through_real_processes(tmp_path):
+    """cat | cae encode - -o - | cae decode - -o - with the default model: the original image comes back."""
     pixels = smooth_images(1, 45, seed=11)[0][:, :33]
     Image.fromarray(pixels).save(tmp_path / "a.png")
-    m = f"--model-path {rgb_model_path}"
-    cmd = f"cat a.png | {sys.executable} -m cae_compress encode - -o - {m} | {sys.executable} -m cae_compress decode - -o - {m} > b.png"
+    cmd = f"cat a.png | {sys.executable} -m cae_compress encode - -o - | {sys.executable} -m cae_compress decode - -o - > b.png"
     r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stderr == "", r.stderr
-    np.testing.assert_array_equal(read_image(tmp_path / "b.png"), codec.reconstruct(rgb_model, pixels))
+    out = read_image(tmp_path / "b.png").astype(float)
+    assert out.shape == pixels.shape and 10 * np.log10(255**2 / np.mean((out - pixels) ** 2)) > 30
 
 
 def test_bad_input_in_a_real_process(rgb_model_path, tmp_path):
@@ -258,8 +259,10 @@ def _png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
-@pytest.mark.parametrize("side, fragment", [(20000, "too large"), (40000, "decompression bomb")])
-def test_image_bombs_are_refused_before_decoding(rgb_model_path, tmp_path, side, fragment):
+@pytest.mark.parametrize("side, pillow_limit, fragment", [(20000, 89478485, "decompression bomb"), (40000, 89478485, "decompression bomb"), (20000, None, "too large")])
+def test_image_bombs_are_refused_before_decoding(rgb_model_path, tmp_path, monkeypatch, side, pillow_limit, fragment):
+    """Pillow's limit (its global, which we never change) refuses first; with it lifted by the user, ours (256 Mi pixels) still does."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pillow_limit)
     path = tmp_path / "bomb.png"
     path.write_bytes(_png_header_only(side, side))
     r = cae("encode", path, "--model-path", rgb_model_path)

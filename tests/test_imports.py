@@ -29,6 +29,7 @@ LAYERS = [
     ["cae_compress.codec"],
     ["cae_compress.evaluation.*", "cae_compress.training.*"],
     ["cae_compress.api", "cae_compress.demo"],
+    ["cae_compress.pillow"],
     ["cae_compress.cli", "cae_compress.__main__"],
 ]
 

@@ -74,6 +74,11 @@ class Codec:
     def decompress(self, streams: list[bytes], record, height: int, width: int, label: str = "<input>", progress=None) -> np.ndarray:
         raise NotImplementedError
 
+    @classmethod
+    def describe_record(cls, record) -> dict:
+        """What a file's record says, for ``cae info`` (no model needed)."""
+        return {}
+
     def check_streams(self, streams: list[bytes], count: int, label: str) -> None:
         if len(streams) != count:
             raise CaeError(f"{label}: a {self.arch} file holds {count} stream{'s' * (count > 1)}, this one {len(streams)}")

@@ -55,6 +55,10 @@ class DenseCodec(LayoutCodec):
         payload, method = min(((fmt.compress_payload(raw, m), m) for m in _compressions(compression)), key=lambda pm: len(pm[0]))
         return [payload], fmt.FloatRecord(dtype, method, scale, offset)
 
+    @classmethod
+    def describe_record(cls, record) -> dict:
+        return {"dtype": record.dtype, "compression": record.compression, **({"scale": record.scale, "offset": record.offset} if record.dtype == "uint8" else {})}
+
     def decompress(self, streams, record, height, width, label="<input>", progress=None):
         self.check_streams(streams, 1, label)
         th, tw, _ = self.tile_shape

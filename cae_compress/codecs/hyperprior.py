@@ -227,7 +227,7 @@ class HyperpriorCodec(Codec):
         quality = DEFAULT_QUALITY if quality is None else quality
         a = analysis if analysis is not None else self.analyse(pixels, progress)
         gain, _ = self.gains(quality)
-        y = a.y * gain
+        y = a.y * gain if analysis is not None else np.multiply(a.y, gain, out=a.y)  # an analysis of its own is gained in place
         z = np.asarray(self.nets["hyper_encoder"](y[None]))[0]
         if refine is not None:
             y, z = refine(a.x, y, z, quality)
@@ -244,6 +244,16 @@ class HyperpriorCodec(Codec):
             crc = _crc(symbols, crc)
         record = RECORD.pack(int(round(quality)), crc, band)
         return [z_stream, enc.get_compressed().astype("<u4").tobytes()], record
+
+    @classmethod
+    def describe_record(cls, record) -> dict:
+        if len(record) == RECORD.size:
+            quality, crc, band = RECORD.unpack(record)
+            return {"quality": quality, "symbols_crc32": f"{crc:08x}", "band_rows": band * PAD}
+        if len(record) == WHOLE_RECORD.size:
+            quality, crc = WHOLE_RECORD.unpack(record)
+            return {"quality": quality, "symbols_crc32": f"{crc:08x}", "band_rows": "whole image (release 0.2.0)"}
+        return {}
 
     def decompress(self, streams, record, height, width, label="<input>", progress=None):
         """The (height, width, 3) uint8 image of the streams and record made by :meth:`compress` (or by release 0.2.0)."""

@@ -216,11 +216,16 @@ def plan(inputs: list[str], output: str | None, suffix: str, recursive: bool = F
     return jobs
 
 
-def run_jobs(jobs: list[Job], work: Callable[[Job], None], show_progress: bool | None = None, desc: str = "", summary: bool = False) -> int:
+def run_jobs(jobs: list[Job], work: Callable[[Job], None], show_progress: bool | None = None, desc: str = "", summary: bool = False, pool=None) -> int:
     """Run ``work`` on each job; report each failure as one stderr line; return the exit status.
 
-    With ``summary``, a last stderr line gives the files done, bytes in and out and their ratio.
+    With ``summary``, a last stderr line gives the files done, bytes in and out
+    and their ratio.  With ``pool`` (an executor), the jobs run there, and are
+    reported here in their order.
     """
+    if pool is not None:
+        futures = {id(job): pool.submit(work, job) for job in jobs}
+        work = lambda job: futures[id(job)].result()  # noqa: E731  (a worker's CaeError is raised here)
     if show_progress is None:
         show_progress = sys.stderr.isatty() and len(jobs) > 1
     if show_progress:

@@ -249,8 +249,14 @@ def inflate(kind: str, payload: bytes, expected: int, label: str) -> bytes:
     return raw
 
 
-def parse_header(data: bytes, label: str = "<input>") -> Header:
-    """Check and read the header of ``data`` (the whole file): magic, version, CRC, then fields."""
+def parse_header(data: bytes, label: str = "<input>", whole: bool = True) -> Header:
+    """Check and read the header of ``data`` (the whole file): magic, version, CRC, then fields.
+
+    With ``whole`` False, ``data`` may be the header alone (its first
+    :data:`HEADER_SIZE` bytes): the length and CRC of the payload are not
+    checked (``cae info`` on a file it does not read whole, Pillow's
+    ``Image.open``); decoding always reads and checks the whole file.
+    """
     if len(data) == 0:
         raise CaeError(f"{label}: empty file")
     if len(data) < 4 or data[:4] != MAGIC:
@@ -265,10 +271,10 @@ def parse_header(data: bytes, label: str = "<input>") -> Header:
     if len(data) < HEADER_SIZE:
         raise CaeError(f"{label}: truncated .cae file ({len(data)} bytes, the header alone is {HEADER_SIZE})")
     (_, _, dtype, comp, channels, width, height, th, tw, code_length, scale, offset, fp, name, payload_len, crc) = HEADER.unpack_from(data)
-    if HEADER_SIZE + payload_len != len(data):
+    if whole and HEADER_SIZE + payload_len != len(data):
         what = "truncated" if HEADER_SIZE + payload_len > len(data) else "has trailing bytes"
         raise CaeError(f"{label}: .cae file {what} ({len(data)} bytes, the header says {HEADER_SIZE + payload_len})")
-    if _crc(data[: HEADER_SIZE - 4], data[HEADER_SIZE:]) != crc:
+    if whole and _crc(data[: HEADER_SIZE - 4], data[HEADER_SIZE:]) != crc:
         raise CaeError(f"{label}: checksum mismatch, the file is corrupted")
     if dtype not in DTYPES:
         raise CaeError(f"{label}: unknown code dtype {dtype}")

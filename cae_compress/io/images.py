@@ -17,17 +17,19 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from cae_compress.errors import CaeError
+from cae_compress.io import MAX_PIXELS
 
-# Refuse decompression bombs: we raise past this many pixels, from the header,
-# before decoding.  Pillow's own guard raises past twice MAX_IMAGE_PIXELS while
-# opening; its warning below that is silenced in read_image, where ours decides.
-MAX_PIXELS = 256 * 1024 * 1024
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Decompression bombs: an image over MAX_PIXELS is refused from its header,
+# before decoding, and so is one over Pillow's own limit (twice
+# PIL.Image.MAX_IMAGE_PIXELS, about 179 MP by default), which this package
+# respects and never changes; Pillow's warning below that is silenced in
+# read_image, where these limits decide.
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".avif"}
 
 
-def _to_array(img: Image.Image) -> np.ndarray:
+def pil_to_array(img: Image.Image) -> np.ndarray:
+    """An (H, W, C) uint8 array of a PIL image: EXIF orientation applied, grayscale one channel, palettes expanded, 16 bits scaled to 8."""
     img = ImageOps.exif_transpose(img)
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
@@ -69,11 +71,11 @@ def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
                 if img.width * img.height > MAX_PIXELS:
                     raise CaeError(f"{label}: image of {img.width}x{img.height} pixels is too large (limit {MAX_PIXELS} pixels)")
                 img.load()
-                return _to_array(img)
+                return pil_to_array(img)
         except CaeError:
             raise
-        except Image.DecompressionBombError:
-            raise CaeError(f"{label}: refused as a decompression bomb (over {MAX_PIXELS} pixels)") from None
+        except Image.DecompressionBombError as exc:
+            raise CaeError(f"{label}: refused as a decompression bomb ({exc})") from None
         except Exception as exc:  # Pillow raises many kinds for bad data
             reason = "not an image Pillow can read" if isinstance(exc, Image.UnidentifiedImageError) else str(exc) or type(exc).__name__
             raise CaeError(f"{label}: {reason}") from None

@@ -75,7 +75,7 @@ class Lazy:
 
 def networks(files: ModelFiles, names, threads: int | None = None) -> dict:
     """The networks ``names`` of the model as callables, each loaded on its first call; refuses missing files up front."""
-    threads = threads or os.cpu_count() or 1
+    threads = threads or int(os.environ.get("CAE_THREADS") or 0) or os.cpu_count() or 1  # CAE_THREADS: a worker's share of the cores
     paths = {name: files.network_files(name) for name in names}
     missing = [str(p) for ps in paths.values() for p in ps if not p.is_file()]
     if missing:
