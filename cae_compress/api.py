@@ -360,6 +360,22 @@ def info_files(inputs: list[str], as_json: bool = False) -> int:
     return status
 
 
+def compare_image(image: str, out_dir: str, bpp: float | None = None, quality: int | None = None, model: str | None = None,
+                  model_path: str | None = None, codecs: str = "webp,avif,jxl,jpeg", crop: int = 256) -> list[Path]:
+    """``cae compare``: the page and the crops of one image through cae and the classic codecs at the same bytes; their paths."""
+    from cae_compress.evaluation import compare  # its codecs' plugins load when it runs
+
+    if model and model_path:
+        raise CaeError("--model and --model-path both pick a model: give one")
+    _check_quality_flags(quality, bpp)
+    pixels = read_image(image)
+    chosen = tuple(c.strip() for c in codecs.split(",") if c.strip())
+    html_path, png_path, entries = compare.write(pixels, out_dir, Path(image).name, quality, bpp, model_path or model, chosen, crop)
+    for e in entries:
+        print(f"cae: compare: {e.caption()}", file=sys.stderr)
+    return [html_path, png_path]
+
+
 # ------------------------------------------------------------------- the bytes API
 _MODELS: dict = {}  # (model, backend) -> (codec, lock): each model loaded once per process
 _MODELS_LOCK = threading.Lock()
@@ -385,7 +401,8 @@ def _cached(model, backend: str = "auto"):
         return runtime, _LOCKS[id(runtime)]
 
 
-def _resolve(model, backend: str = "auto"):
+def resolve_model(model, backend: str = "auto"):
+    """A loaded model (returned as it is) or the cached codec of a name or path, and the lock its calls take."""
     if isinstance(model, Codec):
         return model, _lock_of(model)
     return _cached(model, backend)
@@ -417,7 +434,7 @@ def compress(image, quality: int | None = None, *, bpp: float | None = None, eff
     """
     pixels = as_pixels(image)
     _check_quality_flags(quality, bpp)
-    runtime, lock = _resolve(model)
+    runtime, lock = resolve_model(model)
     _check_model_flags(runtime, quality, bpp, effort)
     with lock:
         data, fits = encode_pixels(runtime, pixels, quality, bpp, effort)
@@ -434,7 +451,7 @@ def decompress(data: bytes, *, model=None, max_pixels: int | None = None) -> np.
     ``max_pixels`` (default Pillow's bomb limit, about 179 MP) are refused
     before any work.
     """
-    fixed = _resolve(model)[0] if model is not None else None
+    fixed = resolve_model(model)[0] if model is not None else None
     return decode_data(bytes(data), "<bytes>", max_pixels, model=fixed)
 
 

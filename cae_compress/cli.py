@@ -192,6 +192,25 @@ def info(
 
 @app.command()
 @handle_errors
+def compare(
+    image: str = typer.Argument(..., metavar="IMAGE", help="The image (any format Pillow reads)."),
+    out_dir: str = typer.Option(..., "--output", "-o", help="Folder for index.html (the page) and crops.png."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", help="cae at the highest quality whose file fits this many bits per pixel."),
+    quality: Optional[int] = typer.Option(None, "--quality", "-q", help="cae at this quality instead (0-100) [default: 50]."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the default shipped model]"),
+    model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
+    codecs: str = typer.Option("webp,avif,jxl,jpeg", "--codecs", help="The codecs beside cae, each at no more bytes than cae's file."),
+    crop: int = typer.Option(256, "--crop", help="Side in pixels of the 1:1 crops of the region where cae's error is largest."),
+):
+    """Write a page comparing an image through cae and WebP, AVIF, JPEG XL and JPEG at the same bytes: sliders and 1:1 crops."""
+    from cae_compress.api import compare_image
+
+    for path in compare_image(image, out_dir, bpp=bpp, quality=quality, model=model, model_path=model_path, codecs=codecs, crop=crop):
+        print(path)
+
+
+@app.command()
+@handle_errors
 def bench(
     dataset: str = typer.Option("cifar10", "--dataset", "-d", help="cifar10, mnist, an .npz (x_test) or a folder of images (e.g. Kodak photos)."),
     models: Optional[str] = typer.Option(None, "--models", help="Shipped models, comma-separated [default: every shipped model for the data set]."),
