@@ -369,8 +369,11 @@ def compare_image(image: str, out_dir: str, bpp: float | None = None, quality: i
         raise CaeError("--model and --model-path both pick a model: give one")
     _check_quality_flags(quality, bpp)
     pixels = read_image(image)
+    runtime, lock = resolve_model(model_path or model)
+    _check_model_flags(runtime, quality, bpp, None)
     chosen = tuple(c.strip() for c in codecs.split(",") if c.strip())
-    html_path, png_path, entries = compare.write(pixels, out_dir, Path(image).name, quality, bpp, model_path or model, chosen, crop)
+    with lock:
+        html_path, png_path, entries = compare.write(pixels, out_dir, Path(image).name, runtime, quality, bpp, chosen, crop)
     for e in entries:
         print(f"cae: compare: {e.caption()}", file=sys.stderr)
     return [html_path, png_path]

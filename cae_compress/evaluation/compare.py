@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cae_compress import api
+from cae_compress import codec
 from cae_compress.errors import CaeError
 from cae_compress.evaluation.baselines import CLASSIC, classic_at_bytes, classic_decode
 from cae_compress.evaluation.metrics import ms_ssim, per_image_mse, psnr_from_mse
@@ -59,19 +59,21 @@ def _entry(codec: str, label: str, data: bytes, original: np.ndarray, decoded: n
     return Entry(codec, label, data, decoded, 8 * len(data) / (h * w), psnr, ms_ssim(original, decoded))
 
 
-def compare(pixels: np.ndarray, quality: int | None = None, bpp: float | None = None, model=None, codecs=CODECS) -> tuple[np.ndarray, list[Entry]]:
-    """The image (RGB) and its files: cae's first, then each classic codec at no more bytes than cae's."""
+def compare(pixels: np.ndarray, model, quality: int | None = None, bpp: float | None = None, codecs=CODECS) -> tuple[np.ndarray, list[Entry]]:
+    """The image (RGB) and its files: cae's (``model``, a loaded codec) first, then each classic codec at no more bytes than cae's."""
     unknown = [c for c in codecs if c not in CLASSIC]
     if unknown:
         raise CaeError(f"unknown codec '{unknown[0]}' (choose from: {', '.join(CODECS)})")
-    original = to_channels(api.as_pixels(pixels), 3)
-    data = api.compress(original, quality, bpp=bpp, model=model)
-    runtime, _ = api.resolve_model(model)
+    original = to_channels(pixels if pixels.ndim == 3 else pixels[..., None], 3)
+    if bpp is not None:
+        data, _ = codec.encode_within(model, original, bpp * original.shape[0] * original.shape[1] / 8)
+    else:
+        data = codec.encode(model, original, quality=quality)
     setting = f"bpp {bpp:g}" if bpp is not None else f"quality {50 if quality is None else quality}"
-    entries = [_entry("cae", f"cae {runtime.name} ({setting})", data, original, to_channels(api.decompress(data), 3))]
-    for codec in codecs:
-        classic, q = classic_at_bytes(original, codec, len(data))
-        entries.append(_entry(codec, f"{NAMES[codec]} q{q}", classic, original, classic_decode(classic, 3)))
+    entries = [_entry("cae", f"cae {model.name} ({setting})", data, original, to_channels(codec.decode(model, data), 3))]
+    for name in codecs:
+        classic, q = classic_at_bytes(original, name, len(data))
+        entries.append(_entry(name, f"{NAMES[name]} q{q}", classic, original, classic_decode(classic, 3)))
     return original, entries
 
 
@@ -181,12 +183,12 @@ def page(original: np.ndarray, entries: list[Entry], region: tuple[int, int, int
     )
 
 
-def write(pixels: np.ndarray, out_dir: str | Path, title: str, quality: int | None = None, bpp: float | None = None, model=None,
+def write(pixels: np.ndarray, out_dir: str | Path, title: str, model, quality: int | None = None, bpp: float | None = None,
           codecs=CODECS, crop: int = CROP) -> tuple[Path, Path, list[Entry]]:
     """Compare and write ``out_dir/index.html`` and ``out_dir/crops.png``; returns their paths and the entries."""
     if crop < 16:
         raise CaeError(f"--crop must be at least 16 pixels, got {crop}")
-    original, entries = compare(pixels, quality, bpp, model, codecs)
+    original, entries = compare(pixels, model, quality, bpp, codecs)
     region = worst_region(original, entries[0].pixels, crop)
     setting = f"{bpp:g} bpp" if bpp is not None else f"quality {50 if quality is None else quality}"
     out = Path(out_dir)
