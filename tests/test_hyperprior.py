@@ -61,7 +61,7 @@ def tiny_hyperprior(tmp_path_factory):
 
 
 # ------------------------------------------------------------------ integer network
-def _reference_index(z, layers):
+def _reference_index(z, layers, input_bits=0):
     """The integer scale network evaluated with Python integers, one output at a time, as a check."""
     x = np.asarray(z, object)
     last = len(layers) - 1
@@ -80,12 +80,13 @@ def _reference_index(z, layers):
         if up > 1:
             acc = acc.reshape(h, w, up, up, -1).transpose(0, 2, 1, 3, 4).reshape(h * up, w * up, -1)
         wb, ab = gaussian.WEIGHT_BITS, gaussian.ACTIVATION_BITS
-        if i == 0:
-            x = np.vectorize(lambda v: max(v >> (wb - ab), 0), otypes=[object])(acc)
+        if i == 0 and i < last:
+            x = np.vectorize(lambda v: max(v >> (wb + input_bits - ab), 0), otypes=[object])(acc)
         elif i < last:
             x = np.vectorize(lambda v: max(v >> wb, 0), otypes=[object])(acc)
         else:
-            x = np.vectorize(lambda v: min(max((v + (1 << (wb + ab - 1))) >> (wb + ab), 0), gaussian.LEVELS - 1), otypes=[object])(acc)
+            bits = wb + (input_bits if i == 0 else ab)
+            x = np.vectorize(lambda v: min(max((v + (1 << (bits - 1))) >> bits, 0), gaussian.LEVELS - 1), otypes=[object])(acc)
     return x.astype(np.int64)
 
 
@@ -99,6 +100,26 @@ def test_integer_scale_network_is_exact_integer_arithmetic():
     assert index.shape == (12, 16, 7)
     assert np.array_equal(index, _reference_index(z, net.layers))
     assert len(np.unique(index)) > 5  # the check is not passing on a constant
+
+
+def test_a_context_enters_the_integer_scale_network_as_integers():
+    """A context part's scale network: the hyper features (fixed point) beside decoded symbols, exact integer arithmetic too."""
+    rng = np.random.default_rng(1)
+    hyper = gaussian.IntegerScaleNet.from_float([(rng.normal(0, 0.3, (3, 3, 5, 4 * 6)), rng.normal(0, 0.1, 4 * 6), 2),
+                                                 (rng.normal(0, 0.5, (1, 1, 6, 7)), rng.normal(0, 1, 7), 1)])
+    z = rng.integers(-6, 7, (3, 4, 5))
+    features = hyper.features(z)
+    assert np.array_equal(hyper.index(features), hyper(z))  # split or whole: the same indices
+    assert np.all(features == np.round(features)) and features.shape == (6, 8, 6)
+    symbols = rng.integers(-9, 10, (6, 8, 4))  # a decoded slice of the codes, or the anchors of a checkerboard
+    context = gaussian.IntegerScaleNet.from_float([(rng.normal(0, 0.05, (3, 3, 10, 8)), rng.normal(0, 0.1, 8), 1),
+                                                   (rng.normal(0, 0.5, (1, 1, 8, 7)), rng.normal(0, 1, 7), 1)], input_bits=gaussian.ACTIVATION_BITS)
+    inputs = np.concatenate([features, gaussian.fixed_point(symbols)], axis=-1)
+    index = context(inputs)
+    reference = _reference_index(inputs.astype(np.int64), context.layers, gaussian.ACTIVATION_BITS)
+    assert np.array_equal(index, reference) and len(np.unique(index)) > 5
+    again = gaussian.IntegerScaleNet.from_arrays(context.arrays("ctx"), "ctx")  # stored and read back, input bits included
+    assert again.input_bits == gaussian.ACTIVATION_BITS and np.array_equal(again(inputs), index)
 
 
 def test_gaussian_tables_are_exact_and_cover_ten_scales():

@@ -197,42 +197,62 @@ class IntegerScaleNet:
     ``layers`` is a list of ``(kernel, bias, upsample)``: integer-valued
     float64 arrays of a stride-1 'same' convolution (a strided transposed
     convolution already rewritten as a convolution followed by
-    depth-to-space of ``upsample``).  Layer ``i``'s kernel has
-    :data:`WEIGHT_BITS` fractional bits; activations keep
-    :data:`ACTIVATION_BITS`; the last layer's output, in units of table
-    steps, is rounded to the index.
+    depth-to-space of ``upsample``).  Kernels have :data:`WEIGHT_BITS`
+    fractional bits; activations keep :data:`ACTIVATION_BITS`; the input
+    has ``input_bits`` (0: integers, the hyper-codes or decoded symbols);
+    the last layer's output, in units of table steps, is rounded to the index.
+
+    A context model composes these: :meth:`features` gives the hidden
+    activations (fixed point, :data:`ACTIVATION_BITS`) and :meth:`index` the
+    last layer on them, so a context network built with ``input_bits =
+    ACTIVATION_BITS`` can take those features beside decoded symbols
+    (shifted by :func:`fixed_point`) and still decide every table in integers.
     """
 
-    def __init__(self, layers: list[tuple[np.ndarray, np.ndarray, int]]):
+    def __init__(self, layers: list[tuple[np.ndarray, np.ndarray, int]], input_bits: int = 0):
         self.layers = [(np.asarray(k, np.float64), np.asarray(b, np.float64), int(u)) for k, b, u in layers]
+        self.input_bits = int(input_bits)
         for k, b, _ in self.layers:
             if not (np.all(k == np.round(k)) and np.all(b == np.round(b))):
                 raise CaeError("the integer scale network holds non-integer weights")
             if np.abs(k).max() >= 2**24 or np.abs(b).max() >= 2**40:
                 raise CaeError("the integer scale network's weights are out of range")
 
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        x = np.asarray(z, np.float64)
-        last = len(self.layers) - 1
-        for i, (kernel, bias, up) in enumerate(self.layers):
-            acc = _conv_same(x, kernel)
-            acc += bias  # in place from here on: the same operations, without full-size temporaries
-            if up > 1:
-                acc = _depth_to_space(acc, up)
-            if i == 0:
-                acc *= 2.0 ** (ACTIVATION_BITS - WEIGHT_BITS)
-            elif i < last:
-                acc *= 2.0**-WEIGHT_BITS
-            else:
-                acc += 2.0 ** (WEIGHT_BITS + ACTIVATION_BITS - 1)
-                acc *= 2.0 ** -(WEIGHT_BITS + ACTIVATION_BITS)
+    def _layer(self, x: np.ndarray, i: int) -> np.ndarray:
+        """Layer ``i`` on fixed-point input ``x``: the next activations (ReLU, ACTIVATION_BITS), or the last layer's rounded output."""
+        kernel, bias, up = self.layers[i]
+        in_bits = self.input_bits if i == 0 else ACTIVATION_BITS
+        acc = _conv_same(x, kernel)
+        acc += bias  # in place from here on: the same operations, without full-size temporaries
+        if up > 1:
+            acc = _depth_to_space(acc, up)
+        if i < len(self.layers) - 1:
+            acc *= 2.0 ** (ACTIVATION_BITS - WEIGHT_BITS - in_bits)
             x = np.floor(acc, out=acc)
-            if i < last:
-                np.maximum(x, 0.0, out=x)
+            return np.maximum(x, 0.0, out=x)
+        acc += 2.0 ** (WEIGHT_BITS + in_bits - 1)
+        acc *= 2.0 ** -(WEIGHT_BITS + in_bits)
+        return np.floor(acc, out=acc)
+
+    def features(self, z: np.ndarray) -> np.ndarray:
+        """The activations before the last layer (float64 holding integers, :data:`ACTIVATION_BITS` fractional bits)."""
+        x = np.asarray(z, np.float64)
+        for i in range(len(self.layers) - 1):
+            x = self._layer(x, i)
+        return x
+
+    def index(self, features: np.ndarray) -> np.ndarray:
+        """The table indices of :meth:`features`' output: the last layer, rounded and clipped to the table."""
+        x = self._layer(np.asarray(features, np.float64), len(self.layers) - 1)
         return np.clip(x, 0, LEVELS - 1, out=x).astype(np.int32)
 
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        if len(self.layers) == 1:
+            return self.index(z)
+        return self.index(self.features(z))
+
     @classmethod
-    def from_float(cls, layers: list[tuple[np.ndarray, np.ndarray, int]]) -> "IntegerScaleNet":
+    def from_float(cls, layers: list[tuple[np.ndarray, np.ndarray, int]], input_bits: int = 0) -> "IntegerScaleNet":
         """Quantize float layers (ReLU between them, the last giving log-scales) to the integer network.
 
         The last layer is first rescaled so that it gives ``(log scale -
@@ -244,19 +264,27 @@ class IntegerScaleNet:
             kernel, bias = np.asarray(kernel, np.float64), np.asarray(bias, np.float64)
             if i == last:
                 kernel, bias = kernel / LOG_STEP, (bias - math.log(SCALE_MIN)) / LOG_STEP
-            bias_bits = WEIGHT_BITS + (0 if i == 0 else ACTIVATION_BITS)
+            bias_bits = WEIGHT_BITS + (input_bits if i == 0 else ACTIVATION_BITS)
             out.append((np.round(kernel * 2.0**WEIGHT_BITS), np.round(bias * 2.0**bias_bits), up))
-        return cls(out)
+        return cls(out, input_bits)
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def arrays(self, prefix: str = "scale") -> dict[str, np.ndarray]:
         d = {}
         for i, (k, b, u) in enumerate(self.layers):
-            d[f"scale_{i}_kernel"] = k.astype(np.int32)
-            d[f"scale_{i}_bias"] = b.astype(np.int64)
-            d[f"scale_{i}_upsample"] = np.array(u, np.int32)
+            d[f"{prefix}_{i}_kernel"] = k.astype(np.int32)
+            d[f"{prefix}_{i}_bias"] = b.astype(np.int64)
+            d[f"{prefix}_{i}_upsample"] = np.array(u, np.int32)
+        if self.input_bits:
+            d[f"{prefix}_input_bits"] = np.array(self.input_bits, np.int32)
         return d
 
     @classmethod
-    def from_arrays(cls, d) -> "IntegerScaleNet":
-        n = len([k for k in d if k.endswith("_kernel") and k.startswith("scale_")])
-        return cls([(d[f"scale_{i}_kernel"], d[f"scale_{i}_bias"], int(d[f"scale_{i}_upsample"])) for i in range(n)])
+    def from_arrays(cls, d, prefix: str = "scale") -> "IntegerScaleNet":
+        n = len([k for k in d if k.endswith("_kernel") and k.startswith(f"{prefix}_")])
+        layers = [(d[f"{prefix}_{i}_kernel"], d[f"{prefix}_{i}_bias"], int(d[f"{prefix}_{i}_upsample"])) for i in range(n)]
+        return cls(layers, int(d[f"{prefix}_input_bits"]) if f"{prefix}_input_bits" in d else 0)
+
+
+def fixed_point(symbols: np.ndarray) -> np.ndarray:
+    """Integer symbols as an input of :data:`ACTIVATION_BITS` fractional bits (beside :meth:`IntegerScaleNet.features`)."""
+    return np.asarray(symbols, np.float64) * 2.0**ACTIVATION_BITS
