@@ -10,9 +10,11 @@ photo stands in here.  For each:
   median too): ``cae encode`` and ``cae decode`` (to PNG), beside Python
   processes that do the same with Pillow: encode the PNG as JPEG (quality
   75), WebP (quality 75, method 4) and AVIF (quality 75, speed 6), and
-  decode each of those to PNG;
+  decode each of those to PNG, written at the PNG level ``cae decode``
+  writes (``cae_compress.io.images.PNG_LEVEL``): the same work on both sides;
 * in process (best of 3, after a warm-up): megapixels per second of
-  ``codec.encode`` / ``codec.decode`` on LiteRT, beside Pillow's WebP;
+  ``codec.encode`` and of ``codec.decode`` to an array (no PNG) on LiteRT,
+  beside Pillow's WebP encode and decode to an array;
 
 and ``cae --help``.  Ratios are against Pillow measured in the same run:
 cae encode / WebP encode, cae decode / WebP decode to PNG, and (Kodak) cae
@@ -34,6 +36,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from cae_compress.io.images import PNG_LEVEL
 
 PILLOW = {  # name: (encode script, file suffix); every decode is "open, save PNG"
     "JPEG q75": ("Image.open('img.png').save('img.jpg', quality=75)", "jpg"),
@@ -69,7 +73,7 @@ def whole_process(model_args: list[str], image: Path, runs: int) -> dict[str, tu
         shutil.copy(image, Path(tmp) / "img.png")
         for name, (script, suffix) in PILLOW.items():
             out[f"Pillow {name} encode"] = _median([*py, f"from PIL import Image; {script}"], runs, tmp)
-            out[f"Pillow {name} decode to PNG"] = _median([*py, f"from PIL import Image; Image.open('img.{suffix}').save('out.png')"], runs, tmp)
+            out[f"Pillow {name} decode to PNG"] = _median([*py, f"from PIL import Image; Image.open('img.{suffix}').save('out.png', compress_level={PNG_LEVEL})"], runs, tmp)
         out["cae encode"] = _median([*cae, "encode", "img.png", "-o", "img.cae", *model_args, "--force"], runs, tmp)
         out["cae decode to PNG"] = _median([*cae, "decode", "img.cae", "-o", "out.png", *model_args, "--force"], runs, tmp)
         out["cae --help"] = _median([*cae, "--help"], runs, tmp)
@@ -150,7 +154,7 @@ def main():
             print(f"\ncae encode / WebP encode: {enc / res['Pillow WebP q75 m4 encode'][0]:.2f}x; "
                   f"cae decode / WebP decode to PNG: {dec / res['Pillow WebP q75 m4 decode to PNG'][0]:.2f}x; "
                   f"cae decode / JPEG encode: {dec / res['Pillow JPEG q75 encode'][0]:.2f}x\n")
-            print(f"In process, best of 3 (megapixels per second):\n\n| codec | encode MP/s | decode MP/s |\n|---|---:|---:|")
+            print(f"In process, best of 3 (megapixels per second):\n\n| codec | encode MP/s | decode to an array MP/s |\n|---|---:|---:|")
             for name, (e, d) in in_process(model, image).items():
                 print(f"| {name} | {e:.2f} | {d:.2f} |")
             print()
