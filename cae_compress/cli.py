@@ -71,9 +71,9 @@ def main_options(
 @app.command()
 @handle_errors
 def train(
-    model: str = typer.Option("dense", "--model", "-m", help="Architecture: dense, single-layer, deep, factorized (a rate model: entropy-coded integer codes) or hyperprior (the mean-scale hyperprior, every rate in one model)."),
+    model: str = typer.Option("dense", "--model", "-m", help="Architecture: dense, single-layer, deep, factorized (a rate model: entropy-coded integer codes), hyperprior (the mean-scale hyperprior, every rate in one model) or channel-context (the hyperprior with a channel-conditional context)."),
     dataset: str = typer.Option("cifar10", "--dataset", "-d", help="cifar10, mnist, an .npz file (x_train, x_test) or a folder of images."),
-    code_length: int = typer.Option(128, "--code-length", "-c", help="Values in the code of one tile (dense and deep models); code channels per 8x8 block (factorized) or per 16x16 block (hyperprior, default 192)."),
+    code_length: int = typer.Option(128, "--code-length", "-c", help="Values in the code of one tile (dense and deep models); code channels per 8x8 block (factorized) or per 16x16 block (hyperprior and channel-context, default 192)."),
     filters: Optional[int] = typer.Option(None, "--filters", help="Filters of the first convolution [default: 16 dense, 32 single-layer, 32 deep, 64 factorized]."),
     epochs: int = typer.Option(10, "--epochs", "-e", help="Epochs to train."),
     batch_size: int = typer.Option(128, "--batch-size", "-b", help="Tiles per training step (global: split evenly across replicas)."),

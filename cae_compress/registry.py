@@ -79,3 +79,5 @@ register(Architecture("factorized", "cae_compress.models.factorized:build_from_f
                       summary="rate model: GDN transforms, factorized prior, version 2"))
 register(Architecture("hyperprior", "cae_compress.models.hyperprior:build_from_flags", "cae_compress.codecs.hyperprior:HyperpriorCodec", True,
                       summary="mean-scale hyperprior, every rate in one model, version 3"))
+register(Architecture("channel-context", "cae_compress.models.channel_context:build_from_flags", "cae_compress.codecs.channel_context:ChannelContextCodec", True,
+                      summary="the hyperprior with a channel-conditional context (4 slices), version 3"))

@@ -137,15 +137,24 @@ class HyperpriorCAE(RateDistortionCAE):
         log_scale = self.hyper_scale(z_hat, training=training)[:, :height, :width]
         return mean, GaussianConditional.scale_of(log_scale)
 
-    def bits(self, y_residual, scale, z):
-        """The rate of each image in bits: codes minus means under the Gaussian conditional, hyper-codes under the prior.
+    def code_latents(self, y, z_hat, rounding, noise=None, training=False):
+        """The codes as the synthesis sees them (``y_hat``, gained) and their information content in nats, per image.
 
-        The one rate term of training (noisy values) and of encode-time
-        refinement (``cae_compress.models.refine``, rounded values).
+        ``rounding(v)`` stands for rounding (straight-through in training,
+        stochastic Gumbel annealing in encode-time refinement, plain rounding
+        when evaluating); ``noise`` (training), if given, replaces the
+        rounding in the rate term by additive uniform noise.  The one place
+        where the codes meet their entropy model on the TensorFlow side: a
+        context model overrides this.
         """
-        y_nats = ops.sum(ops.log(GaussianConditional.likelihood(y_residual, scale)), axis=(1, 2, 3))
-        z_nats = ops.sum(ops.log(self.prior(z)), axis=(1, 2, 3))
-        return -(y_nats + z_nats) / np.log(2.0)
+        mean, scale = self.hyper_synthesis(z_hat, ops.shape(y)[1], ops.shape(y)[2], training)
+        r = rounding(y - mean)
+        residual = r if noise is None else y + noise - mean
+        return r + mean, ops.sum(ops.log(GaussianConditional.likelihood(residual, scale)), axis=(1, 2, 3))
+
+    def hyper_nats(self, z):
+        """The information content of the hyper-codes ``z`` (rounded or noisy) under their prior, in nats, per image."""
+        return ops.sum(ops.log(self.prior(z)), axis=(1, 2, 3))
 
     def forward(self, x, level, training):
         """The reconstruction and the bits of each image of ``x`` at rate anchor ``level`` (one per image)."""
@@ -153,15 +162,11 @@ class HyperpriorCAE(RateDistortionCAE):
         y = y * ops.exp(ops.take(self.gain, level, axis=0))[:, None, None, :]
         z = self.hyper_encoder(y, training=training)
         z_hat = _ste_round(z)
-        mean, scale = self.hyper_synthesis(z_hat, ops.shape(y)[1], ops.shape(y)[2], training)
-        y_hat = _ste_round(y - mean) + mean
+        noise = tf.random.uniform(tf.shape(y), -0.5, 0.5) if training else None
+        y_hat, y_nats = self.code_latents(y, z_hat, _ste_round, noise, training)
         x_hat = self.decoder(y_hat * ops.exp(ops.take(self.inverse_gain, level, axis=0))[:, None, None, :], training=training)
-        if training:
-            y_rate = y + tf.random.uniform(tf.shape(y), -0.5, 0.5) - mean
-            z_rate = z + tf.random.uniform(tf.shape(z), -0.5, 0.5)
-        else:
-            y_rate, z_rate = ops.round(y - mean), ops.round(z)
-        return x_hat, self.bits(y_rate, scale, z_rate)
+        z_rate = z + tf.random.uniform(tf.shape(z), -0.5, 0.5) if training else ops.round(z)
+        return x_hat, -(y_nats + self.hyper_nats(z_rate)) / np.log(2.0)
 
     def call(self, x, training=False):
         if not self.prior.built:

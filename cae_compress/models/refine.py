@@ -69,10 +69,9 @@ class Refiner:
     def _loss(self, x, y, z, inverse_gain, weight, tau):
         cae = self.cae
         z_hat = _sga(z, tau)
-        mean, scale = cae.hyper_synthesis(z_hat, tf.shape(y)[1], tf.shape(y)[2])
-        r = _sga(y - mean, tau)
-        x_hat = cae.decoder((r + mean) * inverse_gain, training=False)
-        bits = tf.reduce_sum(cae.bits(r, scale, z_hat))
+        y_hat, y_nats = cae.code_latents(y, z_hat, lambda v: _sga(v, tau))  # the model's own entropy model, context and all
+        x_hat = cae.decoder(y_hat * inverse_gain, training=False)
+        bits = -tf.reduce_sum(y_nats + cae.hyper_nats(z_hat)) / math.log(2.0)
         pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
         mse = tf.reduce_mean(tf.square(x - x_hat)) * 255.0**2
         return bits / pixels + weight * mse

@@ -1,0 +1,155 @@
+"""The ``channel-context`` model: the mean-scale hyperprior with a channel-conditional context (Minnen & Singh 2020).
+
+The codes' channels are coded in :data:`SLICES` slices, one after the
+other; each slice's means and scales are predicted from the hyper-codes
+*and* from the slices already decoded, which is what lets a context model
+spend fewer bits than a mean-scale one.  Built for a CPU decoder and for
+files that decode the same everywhere:
+
+* the **means** of slice ``i`` are the hyperprior's means plus a small
+  float network (``mean_context_i``: a 3x3 and a 1x1 convolution) of the
+  decoded codes of the slices before it; a mean that differs by 1e-6 across
+  machines cannot change a symbol's table;
+* the **scales** of slice ``i`` come from an integer network at inference
+  (``cae_compress.entropy_models.gaussian.IntegerScaleNet`` with
+  ``input_bits``): two 1x1 convolutions (``scale_context_i``) of the
+  hyperprior scale branch's hidden features beside the *integer symbols* of
+  the slices before it, so every table is decided in integers; slice 0
+  keeps the hyperprior's scales.
+
+:func:`warm_start` starts one from a trained hyperprior so that it codes
+exactly as the hyperprior does (mean contexts zero, scale contexts passing
+the features through to the hyperprior's last scale layer), and training
+moves on from there.
+
+Everything else (transforms, gains, hyper-codes, banding, the file) is the
+hyperprior's; the codec is ``cae_compress.codecs.channel_context``.
+Training minimises the same loss, the contexts seeing the decoded
+(straight-through rounded) codes of the slices before; ``--effort``
+refines through the same likelihood.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cae_compress._tf import tf  # noqa: F401  (quiet import first)
+import keras
+from keras import layers, ops
+
+from cae_compress.entropy_models.gaussian import GaussianConditional
+from cae_compress.errors import CaeError
+from cae_compress.models.hyperprior import LAMBDAS, M, N, S, HyperpriorCAE, _analysis, _hyper_analysis, _hyper_branch, _synthesis
+
+SLICES = 4  # slices of the code channels, coded one after the other
+CONTEXT_WIDTH = 64  # hidden width of the context networks
+
+
+def _mean_context(inputs: int, width: int, out: int, i: int):
+    inp = keras.Input((None, None, inputs), name="decoded")
+    x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"mean_context_{i}_0")(inp)
+    y = layers.Conv2D(out, 1, name=f"mean_context_{i}_1")(x)
+    return keras.Model(inp, y, name=f"mean_context_{i}")
+
+
+def _scale_context(inputs: int, width: int, out: int, i: int):
+    inp = keras.Input((None, None, inputs), name="features_and_symbols")
+    x = layers.Conv2D(width, 1, activation="relu", name=f"scale_context_{i}_0")(inp)
+    y = layers.Conv2D(out, 1, name=f"scale_context_{i}_1")(x)
+    return keras.Model(inp, y, name=f"scale_context_{i}")
+
+
+def slice_bounds(channels: int, slices: int = SLICES) -> list[tuple[int, int]]:
+    """(first, last + 1) channel of each slice: nearly equal slices of the code channels."""
+    cuts = [i * channels // slices for i in range(slices + 1)]
+    return list(zip(cuts, cuts[1:]))
+
+
+@keras.saving.register_keras_serializable(package="cae_compress")
+class ChannelContextCAE(HyperpriorCAE):
+    """A :class:`HyperpriorCAE` whose codes' means and scales also depend on the slices of channels decoded before."""
+
+    def __init__(self, encoder, decoder, hyper_encoder=None, hyper_mean=None, hyper_scale=None, prior=None, mean_contexts=None,
+                 scale_contexts=None, slices=SLICES, arch="channel-context", **kwargs):
+        super().__init__(encoder, decoder, hyper_encoder, hyper_mean, hyper_scale, prior, arch=arch, **kwargs)
+        m = int(encoder.output_shape[-1])
+        width = int(self.hyper_scale.layers[-1].input.shape[-1])  # the scale branch's hidden width
+        self.slices = int(slices)
+        bounds = slice_bounds(m, self.slices)
+        self.mean_contexts = list(mean_contexts) if mean_contexts is not None else [
+            _mean_context(bounds[i][0], CONTEXT_WIDTH, b - a, i) for i, (a, b) in enumerate(bounds) if i > 0]
+        self.scale_contexts = list(scale_contexts) if scale_contexts is not None else [
+            _scale_context(width + bounds[i][0], width, b - a, i) for i, (a, b) in enumerate(bounds) if i > 0]
+        for i, (mc, sc) in enumerate(zip(self.mean_contexts, self.scale_contexts), start=1):
+            setattr(self, f"mean_context_{i}", mc)  # the networks the codec runs, by name (runtime.files: NAME.mean_context_i.tflite)
+            setattr(self, f"scale_context_{i}", sc)
+        self._scale_features = keras.Model(self.hyper_scale.input, self.hyper_scale.layers[-1].input)
+
+    def code_latents(self, y, z_hat, rounding, noise=None, training=False):
+        """Slice after slice: means and scales from the hyper-codes and the slices before (see the module)."""
+        h, w = ops.shape(y)[1], ops.shape(y)[2]
+        hyper_mean, hyper_scale = self.hyper_synthesis(z_hat, h, w, training)
+        features = self._scale_features(z_hat, training=training)[:, :h, :w]
+        decoded, symbols, nats = [], [], 0.0
+        for i, (a, b) in enumerate(slice_bounds(int(y.shape[-1]), self.slices)):
+            mean, scale = hyper_mean[..., a:b], hyper_scale[..., a:b]
+            if i:
+                mean = mean + self.mean_contexts[i - 1](ops.concatenate(decoded, axis=-1), training=training)
+                log_scale = self.scale_contexts[i - 1](ops.concatenate([features, *symbols], axis=-1), training=training)
+                scale = GaussianConditional.scale_of(log_scale)
+            r = rounding(y[..., a:b] - mean)
+            residual = r if noise is None else y[..., a:b] + noise[..., a:b] - mean
+            nats = nats + ops.sum(ops.log(GaussianConditional.likelihood(residual, scale)), axis=(1, 2, 3))
+            decoded.append(r + mean)
+            symbols.append(r)
+        return ops.concatenate(decoded, axis=-1), nats
+
+    # ----------------------------------------------------------------- saving
+    def get_config(self):
+        ser = keras.saving.serialize_keras_object
+        return {**super().get_config(), "mean_contexts": [ser(m) for m in self.mean_contexts],
+                "scale_contexts": [ser(m) for m in self.scale_contexts], "slices": self.slices}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("mean_contexts", "scale_contexts"):
+            config[key] = [keras.saving.deserialize_keras_object(m) for m in config[key]]
+        return super().from_config(config)
+
+
+def build_channel_context_model(n: int = N, m: int = M, s: int = S, slices: int = SLICES) -> ChannelContextCAE:
+    """An untrained ``channel-context`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width)."""
+    model = ChannelContextCAE(_analysis(n, m), _synthesis(n, m), _hyper_analysis(n, m), _hyper_branch(n, m, m, "mean"),
+                              _hyper_branch(n, s, m, "scale"), slices=slices, lambdas=LAMBDAS, name="channel_context")
+    model(np.zeros((1, 64, 64, 3), "float32"))
+    return model
+
+
+def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> ChannelContextCAE:
+    """The registry's builder (``cae train`` flags), as the hyperprior's."""
+    if input_shape[2] != 3:
+        raise CaeError("the channel-context model codes colour images only (no --grayscale)")
+    n = filters or N
+    return build_channel_context_model(n, code_length if code_length != 128 else M, min(S, n))
+
+
+def warm_start(model: ChannelContextCAE, hyperprior: HyperpriorCAE) -> None:
+    """Copy a trained hyperprior's transforms, hyper-networks, prior and gains into ``model`` (the contexts start untrained)."""
+    for name in ("encoder", "decoder", "hyper_encoder", "hyper_mean", "hyper_scale"):
+        getattr(model, name).set_weights(getattr(hyperprior, name).get_weights())
+    model.prior.set_weights(hyperprior.prior.get_weights())
+    model.gain.assign(hyperprior.gain)
+    model.inverse_gain.assign(hyperprior.inverse_gain)
+    for context in model.mean_contexts:  # the hyperprior's means: no context yet
+        last = context.layers[-1]
+        last.set_weights([np.zeros_like(w) for w in last.get_weights()])
+    kernel, bias = hyperprior.hyper_scale.layers[-1].get_weights()  # (1, 1, width, M), (M,)
+    width = kernel.shape[2]
+    bounds = slice_bounds(kernel.shape[3], model.slices)
+    for context, (a, b) in zip(model.scale_contexts, bounds[1:]):  # the hyperprior's scales: features passed through, symbols unused
+        first, last = context.layers[1], context.layers[2]
+        k0 = np.zeros(first.get_weights()[0].shape, np.float32)
+        k0[0, 0, :width, :] = np.eye(width, dtype=np.float32)
+        first.set_weights([k0, np.zeros(width, np.float32)])
+        last.set_weights([kernel[..., a:b], bias[a:b]])
