@@ -153,3 +153,21 @@ def warm_start(model: ChannelContextCAE, hyperprior: HyperpriorCAE) -> None:
         k0[0, 0, :width, :] = np.eye(width, dtype=np.float32)
         first.set_weights([k0, np.zeros(width, np.float32)])
         last.set_weights([kernel[..., a:b], bias[a:b]])
+
+
+def load_torch_export(model: ChannelContextCAE, folder) -> None:
+    """Load what ``tools/gpu_train_channel_context.py`` wrote: the hyperprior's ``.npz`` files and ``context.npz``."""
+    from pathlib import Path
+
+    from cae_compress.models.hyperprior import load_torch_export as load_hyperprior
+
+    seen = 0
+    with np.load(Path(folder) / "context.npz") as f:
+        for i, (mc, sc) in enumerate(zip(model.mean_contexts, model.scale_contexts), start=1):
+            for name, net in (("mean_context", mc), ("scale_context", sc)):
+                for j in range(2):
+                    layer = net.get_layer(f"{name}_{i}_{j}")
+                    layer.kernel.assign(f[f"{name}_{i}_{j}/kernel"])
+                    layer.bias.assign(f[f"{name}_{i}_{j}/bias"])
+                    seen += 2
+    load_hyperprior(model, folder, others=seen)

@@ -221,8 +221,11 @@ def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> 
     return build_hyperprior_model(n, code_length if code_length != 128 else M, min(S, n))
 
 
-def load_torch_export(model: HyperpriorCAE, folder: str | Path) -> None:
-    """Load the ``.npz`` weights written by ``tools/gpu_train_hyperprior.py`` (Keras layouts, by layer path)."""
+def load_torch_export(model: HyperpriorCAE, folder: str | Path, others: int = 0) -> None:
+    """Load the ``.npz`` weights written by ``tools/gpu_train_hyperprior.py`` (Keras layouts, by layer path).
+
+    ``others``: weights of ``model`` loaded from elsewhere (a context model's contexts).
+    """
     subs = {"analysis": model.encoder, "synthesis": model.decoder, "hyper_analysis": model.hyper_encoder}
     seen = 0
     for group in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis"):
@@ -244,9 +247,29 @@ def load_torch_export(model: HyperpriorCAE, folder: str | Path) -> None:
                        "beta": getattr(layer, "beta", None), "gamma": getattr(layer, "gamma", None)}[what]
                 var.assign(value)
             seen += 1
-    total = len(model.weights)
+    total = len(model.weights) - others
     if seen != total:
         raise ValueError(f"the export holds {seen} arrays, the model has {total} weights")
+
+
+def export_torch_npz(model: HyperpriorCAE, folder: str | Path) -> None:
+    """The inverse of :func:`load_torch_export`: the weights as the ``.npz`` files the PyTorch mirror reads (to fine-tune on a GPU)."""
+    groups = {"analysis": model.encoder, "synthesis": model.decoder, "hyper_analysis": model.hyper_encoder}
+    arrays: dict[str, dict[str, np.ndarray]] = {g: {} for g in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")}
+    for group, sub in [*groups.items(), ("hyper_synthesis", model.hyper_mean), ("hyper_synthesis", model.hyper_scale)]:
+        for layer in sub.layers:
+            if isinstance(layer, GDN):
+                arrays[group][f"{layer.name}/beta"], arrays[group][f"{layer.name}/gamma"] = (np.asarray(w) for w in (layer.beta, layer.gamma))
+            elif hasattr(layer, "kernel"):
+                arrays[group][f"{layer.name}/kernel"], arrays[group][f"{layer.name}/bias"] = np.asarray(layer.kernel), np.asarray(layer.bias)
+    for kind, variables in (("matrix", model.prior._matrices), ("bias", model.prior._biases), ("factor", model.prior._factors)):
+        for i, v in enumerate(variables):
+            arrays["hyper_analysis"][f"prior/{kind}_{i}"] = np.asarray(v)
+    arrays["analysis"]["gain"] = np.asarray(model.gain)
+    arrays["synthesis"]["inverse_gain"] = np.asarray(model.inverse_gain)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for group, values in arrays.items():
+        np.savez(Path(folder) / f"{group}.npz", **values)
 
 
 def round_weights_to_float16(model: HyperpriorCAE) -> None:

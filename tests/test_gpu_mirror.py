@@ -1,0 +1,60 @@
+"""The PyTorch mirror that trains the channel-context model on a lent GPU computes what the Keras model computes.
+
+Runs where PyTorch is installed (the GPU machines; here ``pip install
+torch``), and skips elsewhere: a few CPU steps of
+``tools/gpu_train_channel_context.py`` from the shipped hyperprior's weights,
+then the Keras model loads the export and reconstructs as the PyTorch one does.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+torch = pytest.importorskip("torch", reason="PyTorch is on the GPU machines, not in the test extra")
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+
+
+def test_a_few_cpu_steps_export_what_keras_loads_and_computes_alike(tmp_path):
+    from cae_compress import zoo
+    from cae_compress.models import load_model
+    from cae_compress.models.channel_context import build_channel_context_model, load_torch_export
+    from cae_compress.models.hyperprior import export_torch_npz
+
+    export_torch_npz(load_model(zoo.model_file("hyperprior")[0]), tmp_path / "start")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:160, 0:200] / 200
+    for i in range(2):
+        img = np.stack([128 + 100 * np.sin((3 + i) * xx + 2 * yy), 128 + 90 * np.cos(4 * yy), 90 + 60 * (xx > 0.5)], -1) + rng.normal(0, 6, (160, 200, 3))
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(photos / f"p{i}.png")
+    r = subprocess.run([sys.executable, str(TOOLS / "gpu_train_channel_context.py"), "--photos", str(photos), "--out", str(tmp_path / "out"),
+                        "--ckpt", str(tmp_path / "ckpt.pt"), "--init-npz", str(tmp_path / "start"), "--device", "cpu", "--batch", "2",
+                        "--crop", "64", "--max-steps", "3", "--lr", "1e-3"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "contexts warm-started" in r.stdout and "done: step 3" in r.stdout
+
+    sys.path.insert(0, str(TOOLS))
+    import gpu_train_channel_context as script
+
+    mirror = script.model_class()()
+    mirror.load_state_dict(torch.load(tmp_path / "ckpt.pt", map_location="cpu")["model"])
+    mirror.eval()
+    keras_model = build_channel_context_model()
+    load_torch_export(keras_model, tmp_path / "out")
+    x = rng.uniform(0, 1, (1, 64, 64, 3)).astype(np.float32)
+    with torch.no_grad():
+        x_torch = mirror(torch.from_numpy(x).permute(0, 3, 1, 2), torch.tensor([3]))[0].permute(0, 2, 3, 1).numpy()
+    x_keras = np.asarray(keras_model.forward(x, np.array([3], np.int32), training=False)[0])
+    diff = np.abs(x_torch - x_keras).max()
+    print(f"largest difference, PyTorch against Keras: {diff:.2e}")
+    assert diff < 1e-3  # the same function (float rounding apart)
+    contexts = [np.abs(np.asarray(c.layers[-1].kernel)).max() for c in keras_model.mean_contexts]
+    assert max(contexts) > 0  # trained away from the warm start's zeros

@@ -1,0 +1,259 @@
+"""Train the ``channel-context`` model on a GPU with PyTorch (joint fine-tune from the shipped hyperprior), export for Keras.
+
+A mirror of ``cae_compress.models.channel_context`` on top of the
+hyperprior mirror in ``tools/gpu_train_hyperprior.py`` (same layers, same
+padding, same loss), for the lent GPU machines, which have PyTorch and no
+TensorFlow.  It starts from the shipped hyperprior exactly as
+``channel_context.warm_start`` does (mean contexts zero, scale contexts
+passing the scale branch's features through to its last layer: at step 0
+it codes as the hyperprior) and trains everything jointly, so that the
+codes become predictable from the slices before them.
+
+Prepare on the CPU machine (TensorFlow there), then carry both folders::
+
+    python tools/gpu_train_channel_context.py --export-hyperprior START     # the shipped weights as .npz (needs TensorFlow)
+    python tools/gpu_train_channel_context.py --photos DIR --out OUT --ckpt CKPT --init-npz START --minutes 8 [--total-minutes 25]
+
+and back on the CPU machine, ``channel_context.load_torch_export(model,
+OUT)`` loads ``OUT/*.npz`` into the Keras model (then ``cae export``).  A
+run split over several calls keeps one cosine schedule over
+``--total-minutes``; checkpoints every few minutes (``--ckpt``, and the
+``.npz`` files in ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SLICES = 4  # as cae_compress.models.channel_context.SLICES
+CONTEXT_WIDTH = 64  # the mean contexts' hidden width (channel_context.CONTEXT_WIDTH)
+
+
+def slice_bounds(channels: int, slices: int = SLICES) -> list[tuple[int, int]]:
+    cuts = [i * channels // slices for i in range(slices + 1)]
+    return list(zip(cuts, cuts[1:]))
+
+
+def export_hyperprior(folder: str) -> None:
+    """The shipped hyperprior's weights as the .npz files the PyTorch mirror reads (run where TensorFlow is)."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    from cae_compress import zoo
+    from cae_compress.models import load_model
+    from cae_compress.models.hyperprior import export_torch_npz
+
+    export_torch_npz(load_model(zoo.model_file("hyperprior")[0]), folder)
+    print(f"wrote {folder}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--export-hyperprior", default=None, help="only write the shipped hyperprior's weights to this folder (needs TensorFlow)")
+    p.add_argument("--photos")
+    p.add_argument("--out")
+    p.add_argument("--ckpt")
+    p.add_argument("--init-npz", default=None, help="the hyperprior's weights (--export-hyperprior), or a folder this script wrote")
+    p.add_argument("--minutes", type=float, default=8.0)
+    p.add_argument("--total-minutes", type=float, default=25.0)
+    p.add_argument("--trained-minutes", type=float, default=0.0)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-4, help="a fine-tune: lower than the hyperprior's 5e-4")
+    p.add_argument("--lr-min", type=float, default=1e-5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--max-steps", type=int, default=0)
+    args = p.parse_args()
+    if args.export_hyperprior:
+        return export_hyperprior(args.export_hyperprior)
+    if not (args.photos and args.out and args.ckpt):
+        p.error("--photos, --out and --ckpt are needed to train")
+    train(args)
+
+
+def model_class():
+    """The PyTorch mirror of ``ChannelContextCAE`` (PyTorch imported here: ``--export-hyperprior`` runs without it)."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    sys.path.insert(0, HERE)
+    import gpu_train_hyperprior as hp
+
+    class ChannelContext(hp.Hyperprior):
+        def __init__(self):
+            super().__init__()
+            self.bounds = slice_bounds(hp.M)
+            self.mean_ctx = nn.ModuleList(
+                [nn.ModuleList([hp.Conv(a, CONTEXT_WIDTH, 3, 1), hp.Conv(CONTEXT_WIDTH, b - a, 1, 1)]) for a, b in (self.bounds[i] for i in range(1, SLICES))]
+            )
+            self.scale_ctx = nn.ModuleList(
+                [nn.ModuleList([hp.Conv(hp.S + a, hp.S, 1, 1), hp.Conv(hp.S, b - a, 1, 1)]) for a, b in (self.bounds[i] for i in range(1, SLICES))]
+            )
+
+        def warm_start(self):
+            """As channel_context.warm_start: code exactly as the hyperprior to begin with."""
+            with torch.no_grad():
+                last_k, last_b = self.h_scale[2].conv.weight, self.h_scale[2].conv.bias  # (M, S, 1, 1), (M,)
+                for (mc, sc), (a, b) in zip(zip(self.mean_ctx, self.scale_ctx), self.bounds[1:]):
+                    mc[1].conv.weight.zero_()
+                    mc[1].conv.bias.zero_()
+                    k0 = torch.zeros_like(sc[0].conv.weight)
+                    k0[:, : hp.S, 0, 0] = torch.eye(hp.S, device=k0.device)
+                    sc[0].conv.weight.copy_(k0)
+                    sc[0].conv.bias.zero_()
+                    sc[1].conv.weight.copy_(last_k[a:b])
+                    sc[1].conv.bias.copy_(last_b[a:b])
+
+        def forward(self, x, level):
+            y = x
+            for layer in self.g_a:
+                y = layer(y)
+            y = y * torch.exp(self.gain[level])[:, :, None, None]
+            z = self._chain(self.h_a, y, lambda t: F.leaky_relu(t, 0.01))
+            z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+            z_hat = hp.ste_round(z)
+            hyper_mean = self._chain(self.h_mean, z_hat, lambda t: F.leaky_relu(t, 0.01))
+            features = F.relu(self.h_scale[1](F.relu(self.h_scale[0](z_hat))))
+            hyper_log_scale = self.h_scale[2](features)
+            clip = (math.log(hp.SCALE_MIN), math.log(hp.SCALE_MAX))
+            decoded, symbols, bits_y = [], [], 0.0
+            for i, (a, b) in enumerate(self.bounds):
+                mean, log_scale = hyper_mean[:, a:b], hyper_log_scale[:, a:b]
+                if i:
+                    prev = torch.cat(decoded, 1)
+                    mean = mean + self.mean_ctx[i - 1][1](F.relu(self.mean_ctx[i - 1][0](prev)))
+                    log_scale = self.scale_ctx[i - 1][1](F.relu(self.scale_ctx[i - 1][0](torch.cat([features, *symbols], 1))))
+                scale = torch.exp(log_scale.clamp(*clip))
+                r = hp.ste_round(y[:, a:b] - mean)
+                noisy = y[:, a:b] + torch.empty_like(r).uniform_(-0.5, 0.5)
+                bits_y = bits_y - torch.log2(hp.gaussian_likelihood(noisy, mean, scale)).sum(dim=(1, 2, 3))
+                decoded.append(r + mean)
+                symbols.append(r)
+            x_hat = torch.cat(decoded, 1) * torch.exp(self.inverse_gain[level])[:, :, None, None]
+            for layer in self.g_s:
+                x_hat = layer(x_hat)
+            bits_z = -torch.log2(self.prior(z_noisy)).sum(dim=(1, 2, 3))
+            return x_hat, bits_y, bits_z
+
+    return ChannelContext
+
+
+def train(args) -> None:
+    import torch
+
+    sys.path.insert(0, HERE)
+    import gpu_train_hyperprior as hp
+
+    ChannelContext = model_class()
+
+    def export(model) -> dict:
+        groups = hp.export_weights(model)
+        ctx = {}
+        for i, (mc, sc) in enumerate(zip(model.mean_ctx, model.scale_ctx), start=1):
+            for j in range(2):
+                ctx[f"mean_context_{i}_{j}/kernel"] = hp._tf_conv(mc[j].conv)
+                ctx[f"mean_context_{i}_{j}/bias"] = mc[j].conv.bias.detach().cpu().numpy()
+                ctx[f"scale_context_{i}_{j}/kernel"] = hp._tf_conv(sc[j].conv)
+                ctx[f"scale_context_{i}_{j}/bias"] = sc[j].conv.bias.detach().cpu().numpy()
+        groups["context"] = ctx
+        return groups
+
+    def load_contexts(model, folder) -> bool:
+        path = os.path.join(folder, "context.npz")
+        if not os.path.exists(path):
+            return False
+        with np.load(path) as f, torch.no_grad():
+            for i, (mc, sc) in enumerate(zip(model.mean_ctx, model.scale_ctx), start=1):
+                for j in range(2):
+                    for name, net in (("mean_context", mc), ("scale_context", sc)):
+                        net[j].conv.weight.copy_(torch.from_numpy(f[f"{name}_{i}_{j}/kernel"].transpose(3, 2, 0, 1).copy()))
+                        net[j].conv.bias.copy_(torch.from_numpy(f[f"{name}_{i}_{j}/bias"]))
+        return True
+
+    t_start = time.time()
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(args.seed)
+    dev = torch.device(args.device)
+    model = ChannelContext().to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step, trained_s = 0, 0.0
+    if os.path.exists(args.ckpt):
+        ck = torch.load(args.ckpt, map_location=dev)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, trained_s = ck["step"], ck["trained_s"]
+        print(f"resumed at step {step}, {trained_s / 60:.1f} min trained", flush=True)
+    elif args.init_npz:
+        hp.import_weights(model, args.init_npz)
+        if load_contexts(model, args.init_npz):
+            trained_s = args.trained_minutes * 60
+            print(f"weights and contexts from {args.init_npz}", flush=True)
+        else:
+            model.to(dev)
+            model.warm_start()
+            print(f"hyperprior weights from {args.init_npz}; contexts warm-started (the hyperprior exactly)", flush=True)
+    gen = np.random.default_rng(args.seed + step)
+    images = hp.load_photos(args.photos, dev)
+    print(f"{len(images)} photos loaded in {time.time() - t_start:.1f} s", flush=True)
+    lambdas = torch.tensor(hp.LAMBDAS, device=dev)
+    os.makedirs(args.out, exist_ok=True)
+    pool, used = None, 0
+    t0 = last_log = last_save = time.time()
+    history = []
+    while time.time() - t0 < args.minutes * 60 and (not args.max_steps or step < args.max_steps):
+        if pool is None or used + args.batch > len(pool):
+            pool, used = hp.crop_pool(images, 1024, args.crop, gen), 0
+        x = pool[used : used + args.batch].float().div_(255.0)
+        used += args.batch
+        level = torch.as_tensor(gen.integers(0, len(hp.LAMBDAS), size=args.batch), device=dev)
+        progress = min((trained_s + time.time() - t0) / (args.total_minutes * 60), 1.0)
+        lr = args.lr_min + 0.5 * (args.lr - args.lr_min) * (1 + math.cos(math.pi * progress))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x_hat, bits_y, bits_z = model(x, level)
+        mse = ((x - x_hat) ** 2).mean(dim=(1, 2, 3))
+        bpp = (bits_y + bits_z) / (x.shape[2] * x.shape[3])
+        loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        history.append(float(loss.detach()))
+        now = time.time()
+        if not math.isfinite(history[-1]):
+            raise SystemExit("loss is not finite")
+        if now - last_log > 60 or (args.max_steps and step == args.max_steps):
+            el = trained_s + now - t0
+            print(f"step {step} {el / 60:.1f} min lr {lr:.2e} {step / max(el, 1e-9):.2f} it/s loss {np.mean(history[-50:]):.4f}", flush=True)
+            last_log = now
+        if now - last_save > 60:
+            _save(torch, model, opt, step, trained_s + now - t0, args, export)
+            last_save = now
+    _save(torch, model, opt, step, trained_s + time.time() - t0, args, export)
+    print(f"done: step {step}, {(trained_s + time.time() - t0) / 60:.1f} min trained", flush=True)
+
+
+def _save(torch, model, opt, step, trained_s, args, export) -> None:
+    tmp = args.ckpt + ".part"
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "trained_s": trained_s}, tmp)
+    os.replace(tmp, args.ckpt)
+    for group, arrays in export(model).items():
+        np.savez(os.path.join(args.out, f"{group}.part.npz"), **arrays)
+        os.replace(os.path.join(args.out, f"{group}.part.npz"), os.path.join(args.out, f"{group}.npz"))
+    with open(os.path.join(args.out, "progress.txt"), "w") as f:
+        f.write(f"{step} {trained_s:.1f}\n")
+
+
+if __name__ == "__main__":
+    main()
