@@ -112,13 +112,7 @@ def model_class():
                     sc[1].conv.bias.copy_(last_b[a:b])
 
         def forward(self, x, level):
-            y = x
-            for layer in self.g_a:
-                y = layer(y)
-            y = y * torch.exp(self.gain[level])[:, :, None, None]
-            z = self._chain(self.h_a, y, lambda t: F.leaky_relu(t, 0.01))
-            z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-            z_hat = hp.ste_round(z)
+            y, z_hat, z_noisy = self.analyse(x, level)
             hyper_mean = self._chain(self.h_mean, z_hat, lambda t: F.leaky_relu(t, 0.01))
             features = F.relu(self.h_scale[1](F.relu(self.h_scale[0](z_hat))))
             hyper_log_scale = self.h_scale[2](features)
@@ -136,11 +130,8 @@ def model_class():
                 bits_y = bits_y - torch.log2(hp.gaussian_likelihood(noisy, mean, scale)).sum(dim=(1, 2, 3))
                 decoded.append(r + mean)
                 symbols.append(r)
-            x_hat = torch.cat(decoded, 1) * torch.exp(self.inverse_gain[level])[:, :, None, None]
-            for layer in self.g_s:
-                x_hat = layer(x_hat)
             bits_z = -torch.log2(self.prior(z_noisy)).sum(dim=(1, 2, 3))
-            return x_hat, bits_y, bits_z
+            return self.synthesise(torch.cat(decoded, 1), level), bits_y, bits_z
 
     return ChannelContext
 
@@ -217,17 +208,8 @@ def train(args) -> None:
         used += args.batch
         level = torch.as_tensor(gen.integers(0, len(hp.LAMBDAS), size=args.batch), device=dev)
         progress = min((trained_s + time.time() - t0) / (args.total_minutes * 60), 1.0)
-        lr = args.lr_min + 0.5 * (args.lr - args.lr_min) * (1 + math.cos(math.pi * progress))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        x_hat, bits_y, bits_z = model(x, level)
-        mse = ((x - x_hat) ** 2).mean(dim=(1, 2, 3))
-        bpp = (bits_y + bits_z) / (x.shape[2] * x.shape[3])
-        loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        lr = hp.cosine_lr(args.lr, args.lr_min, progress)
+        loss, _, _ = hp.train_step(model, opt, x, level, lambdas, lr)
         step += 1
         history.append(float(loss.detach()))
         now = time.time()

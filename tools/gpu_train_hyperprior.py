@@ -153,26 +153,32 @@ class Hyperprior(nn.Module):
                 x = act(x)
         return x
 
-    def forward(self, x, level):
-        """x in [0, 1] (B, 3, H, W); level: (B,) anchor indices.  Returns x_hat, bits of y, bits of z."""
+    def analyse(self, x, level):
+        """The gained codes y, and the hyper-codes rounded (straight-through) and with noise, of x in [0, 1] at anchors ``level``."""
         y = x
         for layer in self.g_a:
             y = layer(y)
         y = y * torch.exp(self.gain[level])[:, :, None, None]
         z = self._chain(self.h_a, y, lambda t: F.leaky_relu(t, 0.01))
-        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-        z_hat = ste_round(z)
+        return y, ste_round(z), z + torch.empty_like(z).uniform_(-0.5, 0.5)
+
+    def synthesise(self, y_hat, level):
+        x_hat = y_hat * torch.exp(self.inverse_gain[level])[:, :, None, None]
+        for layer in self.g_s:
+            x_hat = layer(x_hat)
+        return x_hat
+
+    def forward(self, x, level):
+        """x in [0, 1] (B, 3, H, W); level: (B,) anchor indices.  Returns x_hat, bits of y, bits of z."""
+        y, z_hat, z_noisy = self.analyse(x, level)
         mean = self._chain(self.h_mean, z_hat, lambda t: F.leaky_relu(t, 0.01))
         log_scale = self._chain(self.h_scale, z_hat, F.relu)
         scale = torch.exp(log_scale.clamp(math.log(SCALE_MIN), math.log(SCALE_MAX)))
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         y_hat = ste_round(y - mean) + mean
-        x_hat = y_hat * torch.exp(self.inverse_gain[level])[:, :, None, None]
-        for layer in self.g_s:
-            x_hat = layer(x_hat)
         bits_y = -torch.log2(gaussian_likelihood(y_noisy, mean, scale)).sum(dim=(1, 2, 3))
         bits_z = -torch.log2(self.prior(z_noisy)).sum(dim=(1, 2, 3))
-        return x_hat, bits_y, bits_z
+        return self.synthesise(y_hat, level), bits_y, bits_z
 
 
 # ------------------------------------------------------------------------ export
@@ -293,6 +299,26 @@ def crop_pool(images, count, size, gen):
 
 
 # ----------------------------------------------------------------------- training
+def cosine_lr(lr: float, lr_min: float, progress: float) -> float:
+    """The learning rate ``progress`` (0-1) of the way along one cosine from ``lr`` to ``lr_min``."""
+    return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * progress))
+
+
+def train_step(model, opt, x, level, lambdas, lr):
+    """One Adam step on lambda * 255^2 * MSE + bpp (anchors ``level``), gradient norm clipped at 1: (loss, MSE, bpp) per image."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    x_hat, bits_y, bits_z = model(x, level)
+    mse = ((x - x_hat) ** 2).mean(dim=(1, 2, 3))
+    bpp = (bits_y + bits_z) / (x.shape[2] * x.shape[3])
+    loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss, mse, bpp
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--photos", required=True)
@@ -347,18 +373,8 @@ def main():
         used += args.batch
         level = torch.as_tensor(gen.integers(0, len(LAMBDAS), size=args.batch), device=dev)
         progress = min((trained_s + time.time() - t0) / (args.total_minutes * 60), 1.0)
-        lr = args.lr_min + 0.5 * (args.lr - args.lr_min) * (1 + math.cos(math.pi * progress))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        x_hat, bits_y, bits_z = model(x, level)
-        pixels = x.shape[2] * x.shape[3]
-        mse = ((x - x_hat) ** 2).mean(dim=(1, 2, 3))
-        bpp = (bits_y + bits_z) / pixels
-        loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        lr = cosine_lr(args.lr, args.lr_min, progress)
+        loss, mse, bpp = train_step(model, opt, x, level, lambdas, lr)
         step += 1
         if step % 50 == 0:
             lv = level.cpu().numpy()

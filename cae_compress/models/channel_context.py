@@ -38,8 +38,7 @@ import keras
 from keras import layers, ops
 
 from cae_compress.entropy_models.gaussian import GaussianConditional
-from cae_compress.errors import CaeError
-from cae_compress.models.hyperprior import LAMBDAS, M, N, S, HyperpriorCAE, _analysis, _hyper_analysis, _hyper_branch, _synthesis
+from cae_compress.models.hyperprior import LAMBDAS, M, N, S, HyperpriorCAE, build_hyperprior_model, widths_from_flags
 
 SLICES = 4  # slices of the code channels, coded one after the other
 CONTEXT_WIDTH = 64  # hidden width of the context networks
@@ -120,18 +119,12 @@ class ChannelContextCAE(HyperpriorCAE):
 
 def build_channel_context_model(n: int = N, m: int = M, s: int = S, slices: int = SLICES) -> ChannelContextCAE:
     """An untrained ``channel-context`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width)."""
-    model = ChannelContextCAE(_analysis(n, m), _synthesis(n, m), _hyper_analysis(n, m), _hyper_branch(n, m, m, "mean"),
-                              _hyper_branch(n, s, m, "scale"), slices=slices, lambdas=LAMBDAS, name="channel_context")
-    model(np.zeros((1, 64, 64, 3), "float32"))
-    return model
+    return build_hyperprior_model(n, m, s, ChannelContextCAE, slices=slices, lambdas=LAMBDAS, name="channel_context")
 
 
 def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> ChannelContextCAE:
     """The registry's builder (``cae train`` flags), as the hyperprior's."""
-    if input_shape[2] != 3:
-        raise CaeError("the channel-context model codes colour images only (no --grayscale)")
-    n = filters or N
-    return build_channel_context_model(n, code_length if code_length != 128 else M, min(S, n))
+    return build_channel_context_model(*widths_from_flags(input_shape, code_length, filters, "channel-context"))
 
 
 def warm_start(model: ChannelContextCAE, hyperprior: HyperpriorCAE) -> None:

@@ -205,20 +205,30 @@ class HyperpriorCAE(RateDistortionCAE):
         return super().from_config(config)
 
 
-def build_hyperprior_model(n: int = N, m: int = M, s: int = S) -> HyperpriorCAE:
-    """An untrained ``hyperprior`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width)."""
-    model = HyperpriorCAE(_analysis(n, m), _synthesis(n, m), _hyper_analysis(n, m), _hyper_branch(n, m, m, "mean"),
-                          _hyper_branch(n, s, m, "scale"), name="hyperprior")
+def build_hyperprior_model(n: int = N, m: int = M, s: int = S, model_class=None, **kwargs) -> HyperpriorCAE:
+    """An untrained ``hyperprior`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width).
+
+    ``model_class`` (default :class:`HyperpriorCAE`) and ``kwargs``: a model
+    built on the same networks (the channel-context model).
+    """
+    kwargs.setdefault("name", "hyperprior")
+    model = (model_class or HyperpriorCAE)(_analysis(n, m), _synthesis(n, m), _hyper_analysis(n, m), _hyper_branch(n, m, m, "mean"),
+                                           _hyper_branch(n, s, m, "scale"), **kwargs)
     model(np.zeros((1, 64, 64, 3), "float32"))
     return model
 
 
-def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> HyperpriorCAE:
-    """The registry's builder (``cae train`` flags): ``--filters`` is the transform width, ``--code-length`` the code channels."""
+def widths_from_flags(input_shape, code_length, filters, arch: str = "hyperprior") -> tuple[int, int, int]:
+    """``cae train``'s flags as the widths (n, m, s): ``--filters`` is the transform width, ``--code-length`` the code channels."""
     if input_shape[2] != 3:
-        raise CaeError("the hyperprior model codes colour images only (no --grayscale)")
+        raise CaeError(f"the {arch} model codes colour images only (no --grayscale)")
     n = filters or N
-    return build_hyperprior_model(n, code_length if code_length != 128 else M, min(S, n))
+    return n, code_length if code_length != 128 else M, min(S, n)
+
+
+def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> HyperpriorCAE:
+    """The registry's builder (``cae train`` flags)."""
+    return build_hyperprior_model(*widths_from_flags(input_shape, code_length, filters))
 
 
 def load_torch_export(model: HyperpriorCAE, folder: str | Path, others: int = 0) -> None:
