@@ -37,7 +37,7 @@ from cae_compress._tf import tf  # noqa: F401  (quiet import first)
 import keras
 from keras import layers, ops
 
-from cae_compress.entropy_models.gaussian import GaussianConditional
+from cae_compress.entropy_models.gaussian import ACTIVATION_BITS, GaussianConditional, IntegerScaleNet
 from cae_compress.models.hyperprior import LAMBDAS, M, N, S, HyperpriorCAE, build_hyperprior_model, widths_from_flags
 
 SLICES = 4  # slices of the code channels, coded one after the other
@@ -102,6 +102,14 @@ class ChannelContextCAE(HyperpriorCAE):
             decoded.append(r + mean)
             symbols.append(r)
         return ops.concatenate(decoded, axis=-1), nats
+
+    def context_params(self) -> dict:
+        """Each slice's scale context as an integer network reading fixed-point inputs, for ``NAME.hyper.npz``."""
+        params = {"slices": np.array(self.slices, np.int32)}
+        for i, context in enumerate(self.scale_contexts, start=1):
+            convs = [(np.asarray(k, np.float64), np.asarray(b, np.float64), 1) for k, b in (layer.get_weights() for layer in context.layers[1:])]
+            params.update(IntegerScaleNet.from_float(convs, input_bits=ACTIVATION_BITS).arrays(f"context_{i}"))
+        return params
 
     # ----------------------------------------------------------------- saving
     def get_config(self):

@@ -24,10 +24,9 @@ from cae_compress import registry
 from cae_compress._quiet import quiet_stderr
 from cae_compress.codecs.hyperprior import PARAMS
 from cae_compress.entropy_models.factorized import integer_tables
-from cae_compress.entropy_models.gaussian import ACTIVATION_BITS, GaussianConditional, IntegerScaleNet
+from cae_compress.entropy_models.gaussian import GaussianConditional, IntegerScaleNet
 from cae_compress.io.files import atomic_write
 from cae_compress.models import fingerprint
-from cae_compress.models.channel_context import ChannelContextCAE
 from cae_compress.models.factorized import RateCAE
 from cae_compress.models.hyperprior import HyperpriorCAE
 from cae_compress.models.layers import GDN
@@ -196,11 +195,7 @@ def hyperprior_params(cae) -> dict:
         **GaussianConditional.arrays(),
         "z_tables": np.array(json.dumps(integer_tables(cae.prior))),
     }
-    if isinstance(cae, ChannelContextCAE):  # each slice's scale context, as an integer network reading fixed-point inputs
-        params["slices"] = np.array(cae.slices, np.int32)
-        for i, context in enumerate(cae.scale_contexts, start=1):
-            convs = [(np.asarray(k, np.float64), np.asarray(b, np.float64), 1) for k, b in (layer.get_weights() for layer in context.layers[1:])]
-            params.update(IntegerScaleNet.from_float(convs, input_bits=ACTIVATION_BITS).arrays(f"context_{i}"))
+    params.update(cae.context_params())  # a context model's integer parts
     return params
 
 
