@@ -3,7 +3,7 @@
 Encodes ``assets/sample.png`` with the default shipped model, decodes it, and
 reports sizes, compression ratio and PSNR.  With no shipped model in the
 install, it first trains a small dense model on crops of the sample image
-itself (about 30 s on two cores, offline; 19-23 dB, varying from run to run) and keeps it in
+itself (offline; its time and quality: docs/install.md) and keeps it in
 ``$XDG_CACHE_HOME/cae_compress/demo-model`` for the next time.
 """
 

@@ -65,8 +65,7 @@ def _subpixel_kernel(kernel: np.ndarray, stride: int) -> np.ndarray:
 def _without_transposed_convolutions(model):
     """The same function with each ``Conv2DTranspose`` written as ordinary convolutions.
 
-    LiteRT runs ``TRANSPOSE_CONV`` slowly (3x slower decoding of the dense
-    model here, 5x of the rate models).  A stride-1 transposed convolution is a
+    LiteRT runs ``TRANSPOSE_CONV`` slowly (measured: docs/speed.md).  A stride-1 transposed convolution is a
     convolution with the kernel flipped spatially and its channel axes swapped,
     over the input padded by ``k - 1`` ('valid') or as is ('same', odd ``k``);
     a strided 'same' one is a convolution followed by depth-to-space
@@ -117,8 +116,7 @@ def _gdn_as_convolutions(model):
     Keras exports ``x^2 @ gamma`` as reshapes around a fully connected op,
     with shapes computed at run time, which splits the graph into several
     XNNPACK partitions (and keeps it off XNNPACK's int8 kernels) and makes
-    the first call at each shape slow (0.13 s instead of 0.05 for a window
-    of the hyperprior's synthesis).  Here ``norm = relu(conv1x1(x^2)) + beta``:
+    the first call at each shape slow (docs/speed.md).  Here ``norm = relu(conv1x1(x^2)) + beta``:
     the ReLU changes nothing (a sum of squares times squares), but it keeps
     the converter from folding ``beta`` into the convolution's bias, so the
     sums are added in the same order as the fully connected op and its ADD:
