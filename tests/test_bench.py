@@ -171,7 +171,9 @@ def test_results_dir_files_read_back_through_compare(rate_model_path, tmp_path):
         assert len({len(v) for v in lists.values()}) == 1 and len(lists["bpp"]) >= 1
         assert "images" in data["description"] and "Pillow" in data["description"]
     webp = json.loads((out / "webp.json").read_text())["results"]
-    assert len(webp["bpp"]) == 12 and webp["bpp"] == sorted(webp["bpp"])  # WebP's own curve, its 12 qualities
+    from cae_compress.evaluation.bench import CURVE_QUALITIES
+
+    assert len(webp["bpp"]) == len(CURVE_QUALITIES) and webp["bpp"] == sorted(webp["bpp"])  # WebP's own curve, one point per quality
     r = runner.invoke(app, args[:-2] + ["--compare", str(out / "webp.json"), "--json", "--plot", str(tmp_path / "rd.png")])
     assert r.exit_code == 0, r.stderr
     report = json.loads(r.stdout)
@@ -195,3 +197,22 @@ def test_compare_refuses_a_file_of_another_shape(tmp_path, content, fragment):
     r = runner.invoke(app, ["bench", "--compare", str(bad)])
     assert r.exit_code == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and fragment in r.stderr and "CompressAI's shape" in r.stderr
+
+
+def test_bd_rates_over_the_field_range_and_the_top_of_the_range():
+    """0.2-1.0 bpp as before, and 1.0-2.0 bpp under keys ending in _1-2bpp: n/a for a curve that stops below 1 bpp."""
+    from cae_compress.evaluation.bench import Row, format_table, rate_summary
+
+    def row(codec, name, bpp, psnr):
+        return Row(codec, name, None, 1, 0, bpp, 1, 1, psnr, 1, 1, 0, 0)
+
+    points = ((10, 0.15, 27.0), (30, 0.4, 30.0), (60, 0.9, 33.0), (75, 1.2, 34.5), (85, 1.6, 36.5), (90, 2.0, 38.0), (95, 2.4, 39.5))
+    webp = [row("webp", f"webp q{q}", b, p) for q, b, p in points]
+    wide = [row("cae-wide", f"wide q{i}", 0.9 * w.bpp, w.psnr) for i, w in enumerate(webp)]  # 10 % fewer bits all along
+    short = [row("cae-short", f"short q{i}", 0.9 * w.bpp, w.psnr) for i, w in enumerate(webp[:3])]  # stops at 0.81 bpp
+    summary = rate_summary(webp + wide + short)
+    assert summary["cae-wide_bd_rate_vs_webp"] == pytest.approx(-10.0, abs=0.5)
+    assert summary["cae-wide_bd_rate_vs_webp_1-2bpp"] == pytest.approx(-10.0, abs=0.5)
+    assert summary["cae-short_bd_rate_vs_webp"] == pytest.approx(-10.0, abs=1.0) and summary["cae-short_bd_rate_vs_webp_1-2bpp"] is None
+    table = format_table(webp + wide + short)
+    assert "BD-rate of cae-wide vs WEBP over 1.0-2.0 bpp: -10.0%" in table and "cae-short vs WEBP over 1.0-2.0 bpp: n/a" in table

@@ -43,8 +43,9 @@ from cae_compress.io.images import to_channels
 from cae_compress.evaluation.metrics import bd_rate, ms_ssim, per_image_mse, psnr_from_mse, ssim
 
 BASELINES = ("jpeg", "webp", "avif", "jxl", "pca")
-CURVE_QUALITIES = (3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 75, 90)
-BD_RANGE = (0.2, 1.0)  # bpp over which the BD-rate against JPEG is computed
+CURVE_QUALITIES = (3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 75, 90, 95)
+BD_RANGE = (0.2, 1.0)  # bpp over which the BD-rates are computed (the field's range, and the keys without a suffix)
+HIGH_RANGE = (1.0, 2.0)  # and the top of the range: keys ending in _1-2bpp
 
 
 @dataclass
@@ -137,11 +138,18 @@ def _on_curve(row: Row) -> bool:
 
 
 def rate_summary(rows: list[Row]) -> dict:
-    """BD-rate (percent) of the rate models' curve against JPEG's and WebP's, over :data:`BD_RANGE`.
+    """BD-rate (percent) of each cae curve against each classic codec's (and an effort's against effort 1), over 0.2-1.0 and 1.0-2.0 bpp.
 
-    JPEG's curve is its fixed-quality rows; None where a curve has too few
-    points in range or the curves do not overlap.
+    A classic codec's curve is its fixed-quality rows; None where a curve
+    has too few points in the range or the curves do not overlap.  Keys of
+    the 1.0-2.0 bpp range end in ``_1-2bpp``.
     """
+    out = _rate_summary(rows, BD_RANGE)
+    out.update({f"{k}_1-2bpp": v for k, v in _rate_summary(rows, HIGH_RANGE).items()})
+    return out
+
+
+def _rate_summary(rows: list[Row], bpp_range: tuple[float, float]) -> dict:
     out = {}
     curves = sorted({r.codec for r in rows if r.codec.startswith("cae-")})
     for curve in curves:
@@ -150,11 +158,11 @@ def rate_summary(rows: list[Row]) -> dict:
         for name in CLASSIC:
             ref = sorted((r for r in rows if r.codec == name and _on_curve(r)), key=lambda r: r.bpp)
             if ours and ref:
-                out[f"{prefix}bd_rate_vs_{name}"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *BD_RANGE)
+                out[f"{prefix}bd_rate_vs_{name}"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *bpp_range)
         base = curve.rsplit("-e", 1)[0]
         if base != curve and base in curves:  # an --effort curve against the same model at effort 1
             ref = sorted((r for r in rows if r.codec == base), key=lambda r: r.bpp)
-            out[f"{prefix}bd_rate_vs_effort1"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *BD_RANGE)
+            out[f"{prefix}bd_rate_vs_effort1"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *bpp_range)
     return out
 
 
@@ -244,7 +252,8 @@ def format_table(rows: list[Row], compare: list = ()) -> str:
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
     for key, value in rate_summary(rows).items():
-        lo, hi = BD_RANGE
+        lo, hi = HIGH_RANGE if key.endswith("_1-2bpp") else BD_RANGE
+        key = key.removesuffix("_1-2bpp")
         shown = "n/a (curves do not overlap)" if value is None else f"{value:+.1f}%"
         curve = key.split("_bd_rate")[0] if "_bd_rate" in key else "the rate models"
         other = key.rsplit("_", 1)[1]
