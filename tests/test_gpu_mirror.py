@@ -24,7 +24,7 @@ TOOLS = Path(__file__).resolve().parents[1] / "tools"
 def test_a_few_cpu_steps_export_what_keras_loads_and_computes_alike(tmp_path):
     from cae_compress import zoo
     from cae_compress.models import load_model
-    from cae_compress.models.channel_context import build_channel_context_model, load_torch_export
+    from cae_compress.models.channel_context import TOP_LAMBDAS, from_torch_export
     from cae_compress.models.hyperprior import export_torch_npz
 
     export_torch_npz(load_model(zoo.model_file("hyperprior")[0]), tmp_path / "start")
@@ -37,7 +37,7 @@ def test_a_few_cpu_steps_export_what_keras_loads_and_computes_alike(tmp_path):
         Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(photos / f"p{i}.png")
     r = subprocess.run([sys.executable, str(TOOLS / "gpu_train_channel_context.py"), "--photos", str(photos), "--out", str(tmp_path / "out"),
                         "--ckpt", str(tmp_path / "ckpt.pt"), "--init-npz", str(tmp_path / "start"), "--device", "cpu", "--batch", "2",
-                        "--crop", "64", "--max-steps", "3", "--lr", "1e-3"], capture_output=True, text=True, timeout=600)
+                        "--crop", "64", "--max-steps", "3", "--lr", "1e-3", "--top-anchors"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "contexts warm-started" in r.stdout and "done: step 3" in r.stdout
 
@@ -45,14 +45,15 @@ def test_a_few_cpu_steps_export_what_keras_loads_and_computes_alike(tmp_path):
     import gpu_train_channel_context as script
 
     mirror = script.model_class()()
+    mirror.extend_anchors(3)
     mirror.load_state_dict(torch.load(tmp_path / "ckpt.pt", map_location="cpu")["model"])
     mirror.eval()
-    keras_model = build_channel_context_model()
-    load_torch_export(keras_model, tmp_path / "out")
+    keras_model = from_torch_export(tmp_path / "out")
+    assert keras_model.lambdas[-3:] == TOP_LAMBDAS and np.asarray(keras_model.gain).shape[0] == 9  # three anchors above the six
     x = rng.uniform(0, 1, (1, 64, 64, 3)).astype(np.float32)
     with torch.no_grad():
-        x_torch = mirror(torch.from_numpy(x).permute(0, 3, 1, 2), torch.tensor([3]))[0].permute(0, 2, 3, 1).numpy()
-    x_keras = np.asarray(keras_model.forward(x, np.array([3], np.int32), training=False)[0])
+        x_torch = mirror(torch.from_numpy(x).permute(0, 3, 1, 2), torch.tensor([8]))[0].permute(0, 2, 3, 1).numpy()
+    x_keras = np.asarray(keras_model.forward(x, np.array([8], np.int32), training=False)[0])  # the top anchor
     diff = np.abs(x_torch - x_keras).max()
     print(f"largest difference, PyTorch against Keras: {diff:.2e}")
     assert diff < 1e-3  # the same function (float rounding apart)

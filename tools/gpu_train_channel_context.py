@@ -12,10 +12,12 @@ codes become predictable from the slices before them.
 Prepare on the CPU machine (TensorFlow there), then carry both folders::
 
     python tools/gpu_train_channel_context.py --export-hyperprior START     # the shipped weights as .npz (needs TensorFlow)
-    python tools/gpu_train_channel_context.py --photos DIR --out OUT --ckpt CKPT --init-npz START --minutes 8 [--total-minutes 25]
+    python tools/gpu_train_channel_context.py --photos DIR --out OUT --ckpt CKPT --init-npz START --minutes 8 [--total-minutes 25] [--top-anchors]
 
-and back on the CPU machine, ``channel_context.load_torch_export(model,
-OUT)`` loads ``OUT/*.npz`` into the Keras model (then ``cae export``).  A
+and back on the CPU machine, ``channel_context.from_torch_export(OUT)``
+builds the Keras model (with the run's rate anchors: ``--top-anchors`` adds
+three above the hyperprior's, for qualities up to about 2 bpp) and loads
+``OUT/*.npz`` into it (then save it and ``cae export``).  A
 run split over several calls keeps one cosine schedule over
 ``--total-minutes``; checkpoints every few minutes (``--ckpt``, and the
 ``.npz`` files in ``--out``).
@@ -34,6 +36,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 SLICES = 4  # as cae_compress.models.channel_context.SLICES
 CONTEXT_WIDTH = 64  # the mean contexts' hidden width (channel_context.CONTEXT_WIDTH)
+TOP_LAMBDAS = (0.0932, 0.18, 0.36)  # --top-anchors: rate anchors above the hyperprior's (channel_context.TOP_LAMBDAS), for qualities up to ~2 bpp
 
 
 def slice_bounds(channels: int, slices: int = SLICES) -> list[tuple[int, int]]:
@@ -69,6 +72,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda")
     p.add_argument("--max-steps", type=int, default=0)
+    p.add_argument("--top-anchors", action="store_true", help="train three more rate anchors above the hyperprior's (gains extrapolated to start)")
     args = p.parse_args()
     if args.export_hyperprior:
         return export_hyperprior(args.export_hyperprior)
@@ -96,6 +100,15 @@ def model_class():
             self.scale_ctx = nn.ModuleList(
                 [nn.ModuleList([hp.Conv(hp.S + a, hp.S, 1, 1), hp.Conv(hp.S, b - a, 1, 1)]) for a, b in (self.bounds[i] for i in range(1, SLICES))]
             )
+
+        def extend_anchors(self, extra: int):
+            """``extra`` more rate anchors above the top one, their log-gains extrapolated from the top two (the lambdas double)."""
+            with torch.no_grad():
+                for name in ("gain", "inverse_gain"):
+                    g = getattr(self, name).data
+                    step = g[-1] - g[-2]
+                    rows = [g[-1] + (j + 1) * step for j in range(extra)]
+                    setattr(self, name, nn.Parameter(torch.cat([g, torch.stack(rows)]) if rows else g.clone()))
 
         def warm_start(self):
             """As channel_context.warm_start: code exactly as the hyperprior to begin with."""
@@ -143,6 +156,7 @@ def train(args) -> None:
     import gpu_train_hyperprior as hp
 
     ChannelContext = model_class()
+    lambdas_list = tuple(hp.LAMBDAS) + (TOP_LAMBDAS if args.top_anchors else ())
 
     def export(model) -> dict:
         groups = hp.export_weights(model)
@@ -153,6 +167,7 @@ def train(args) -> None:
                 ctx[f"mean_context_{i}_{j}/bias"] = mc[j].conv.bias.detach().cpu().numpy()
                 ctx[f"scale_context_{i}_{j}/kernel"] = hp._tf_conv(sc[j].conv)
                 ctx[f"scale_context_{i}_{j}/bias"] = sc[j].conv.bias.detach().cpu().numpy()
+        ctx["lambdas"] = np.array(lambdas_list, np.float64)
         groups["context"] = ctx
         return groups
 
@@ -176,27 +191,36 @@ def train(args) -> None:
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
     model = ChannelContext().to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    step, trained_s = 0, 0.0
+    extra = len(lambdas_list) - len(hp.LAMBDAS)
+    step, trained_s, ck = 0, 0.0, None
     if os.path.exists(args.ckpt):
+        model.extend_anchors(extra)
         ck = torch.load(args.ckpt, map_location=dev)
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
         step, trained_s = ck["step"], ck["trained_s"]
         print(f"resumed at step {step}, {trained_s / 60:.1f} min trained", flush=True)
     elif args.init_npz:
+        with np.load(os.path.join(args.init_npz, "analysis.npz")) as f:
+            anchors = f["gain"].shape[0]
+        if anchors not in (len(hp.LAMBDAS), len(lambdas_list)):
+            raise SystemExit(f"{args.init_npz} has {anchors} rate anchors; this run trains {len(lambdas_list)}")
+        model.extend_anchors(anchors - len(hp.LAMBDAS))
         hp.import_weights(model, args.init_npz)
         if load_contexts(model, args.init_npz):
             trained_s = args.trained_minutes * 60
             print(f"weights and contexts from {args.init_npz}", flush=True)
         else:
-            model.to(dev)
             model.warm_start()
             print(f"hyperprior weights from {args.init_npz}; contexts warm-started (the hyperprior exactly)", flush=True)
+        model.extend_anchors(len(lambdas_list) - anchors)
+    model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if ck is not None:
+        opt.load_state_dict(ck["opt"])
     gen = np.random.default_rng(args.seed + step)
     images = hp.load_photos(args.photos, dev)
     print(f"{len(images)} photos loaded in {time.time() - t_start:.1f} s", flush=True)
-    lambdas = torch.tensor(hp.LAMBDAS, device=dev)
+    lambdas = torch.tensor(lambdas_list, device=dev)
     os.makedirs(args.out, exist_ok=True)
     pool, used = None, 0
     t0 = last_log = last_save = time.time()
@@ -206,7 +230,7 @@ def train(args) -> None:
             pool, used = hp.crop_pool(images, 1024, args.crop, gen), 0
         x = pool[used : used + args.batch].float().div_(255.0)
         used += args.batch
-        level = torch.as_tensor(gen.integers(0, len(hp.LAMBDAS), size=args.batch), device=dev)
+        level = torch.as_tensor(gen.integers(0, len(lambdas_list), size=args.batch), device=dev)
         progress = min((trained_s + time.time() - t0) / (args.total_minutes * 60), 1.0)
         lr = hp.cosine_lr(args.lr, args.lr_min, progress)
         loss, _, _ = hp.train_step(model, opt, x, level, lambdas, lr)

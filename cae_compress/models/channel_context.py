@@ -41,6 +41,7 @@ from cae_compress.entropy_models.gaussian import ACTIVATION_BITS, GaussianCondit
 from cae_compress.models.hyperprior import LAMBDAS, M, N, S, HyperpriorCAE, build_hyperprior_model, widths_from_flags
 
 SLICES = 4  # slices of the code channels, coded one after the other
+TOP_LAMBDAS = (0.0932, 0.18, 0.36)  # rate anchors above the hyperprior's (CompressAI's top two and one more), for qualities up to ~2 bpp
 CONTEXT_WIDTH = 64  # hidden width of the context networks
 
 
@@ -125,9 +126,9 @@ class ChannelContextCAE(HyperpriorCAE):
         return super().from_config(config)
 
 
-def build_channel_context_model(n: int = N, m: int = M, s: int = S, slices: int = SLICES) -> ChannelContextCAE:
-    """An untrained ``channel-context`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width)."""
-    return build_hyperprior_model(n, m, s, ChannelContextCAE, slices=slices, lambdas=LAMBDAS, name="channel_context")
+def build_channel_context_model(n: int = N, m: int = M, s: int = S, slices: int = SLICES, lambdas=LAMBDAS) -> ChannelContextCAE:
+    """An untrained ``channel-context`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width, rate anchors ``lambdas``)."""
+    return build_hyperprior_model(n, m, s, ChannelContextCAE, slices=slices, lambdas=tuple(lambdas), name="channel_context")
 
 
 def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> ChannelContextCAE:
@@ -172,3 +173,14 @@ def load_torch_export(model: ChannelContextCAE, folder) -> None:
                     layer.bias.assign(f[f"{name}_{i}_{j}/bias"])
                     seen += 2
     load_hyperprior(model, folder, others=seen)
+
+
+def from_torch_export(folder) -> ChannelContextCAE:
+    """The Keras model of a ``tools/gpu_train_channel_context.py`` run: built with the run's rate anchors, its weights loaded."""
+    from pathlib import Path
+
+    with np.load(Path(folder) / "context.npz") as f:
+        lambdas = tuple(float(v) for v in f["lambdas"]) if "lambdas" in f.files else LAMBDAS
+    model = build_channel_context_model(lambdas=lambdas)
+    load_torch_export(model, folder)
+    return model
