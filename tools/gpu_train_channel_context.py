@@ -11,15 +11,19 @@ codes become predictable from the slices before them.
 
 Prepare on the CPU machine (TensorFlow there), then carry both folders::
 
-    python tools/gpu_train_channel_context.py --export-hyperprior START     # the shipped weights as .npz (needs TensorFlow)
-    python tools/gpu_train_channel_context.py --photos DIR --out OUT --ckpt CKPT --init-npz START --minutes 8 [--total-minutes 25] [--top-anchors]
+    python tools/make_gpu_data.py --photos ../shared/data/photos --out gpu/photos --budget-mb 48   # 446 photos, 46 MiB
+    python tools/gpu_train_channel_context.py --export-hyperprior gpu/start   # the shipped weights as .npz, 12 MB (needs TensorFlow)
+
+and on the GPU machine (the device tool's ``run``, ``carry=["gpu"]``; ``gpu/`` is git-ignored)::
+
+    python tools/gpu_train_channel_context.py --photos gpu/photos --out $OUT/cc --ckpt $OUT/cc/ckpt.pt --init-npz gpu/start --minutes 9 --total-minutes 9 --top-anchors
 
 and back on the CPU machine, ``channel_context.from_torch_export(OUT)``
 builds the Keras model (with the run's rate anchors: ``--top-anchors`` adds
 three above the hyperprior's, for qualities up to about 2 bpp) and loads
 ``OUT/*.npz`` into it (then save it and ``cae export``).  A
 run split over several calls keeps one cosine schedule over
-``--total-minutes``; checkpoints every few minutes (``--ckpt``, and the
+``--total-minutes``; checkpoints every minute (``--ckpt``, and the
 ``.npz`` files in ``--out``).
 """
 

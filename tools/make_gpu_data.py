@@ -19,7 +19,7 @@ from PIL import Image
 def encode(path: Path, quality: int) -> bytes:
     with Image.open(path) as im:
         out = io.BytesIO()
-        im.convert("RGB").save(out, "JPEG", quality=quality, subsampling=0, optimize=True)
+        im.convert("RGB").save(out, "JPEG", quality=quality, subsampling=0)
         return out.getvalue()
 
 
