@@ -1,6 +1,6 @@
 """Files made on one backend decode on the other with identical symbols: every image, several qualities.
 
-    python benchmarks/cross_backend.py --images ../shared/data/kodak [--qualities 0,50,100]
+    python benchmarks/cross_backend.py --images ../shared/data/kodak [--model NAME | --model-path PATH] [--qualities 0,50,100]
 
 For each image and quality: encode with TensorFlow and with LiteRT, decode
 each file with both.  Decoding checks the CRC-32 of every symbol against the
@@ -24,9 +24,11 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--images", required=True)
     p.add_argument("--model", default="hyperprior")
+    p.add_argument("--model-path", default=None, help="a trained model (.keras with its export) instead of a shipped one")
     p.add_argument("--qualities", default="0,50,100")
     args = p.parse_args()
-    lite, keras_model = zoo.load(args.model, backend="litert"), zoo.load(args.model, backend="tensorflow")
+    name = None if args.model_path else args.model
+    lite, keras_model = (zoo.load(name, args.model_path, backend=b) for b in ("litert", "tensorflow"))
     files, same_files, worst = 0, 0, 0
     for path in list_images(args.images):
         with open(path, "rb") as f:
