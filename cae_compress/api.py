@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import threading
@@ -120,7 +121,7 @@ class _FileEncoder:
             return self._fit(pixels, label, bar.update)
 
     def _fit(self, pixels, label, on_step) -> bytes:
-        data, fits = encode_pixels(self.runtime, pixels, self.quality, self.bpp, self.effort, on_step, self.dtype, self.compression)
+        data, fits = codec.encode_fitting(self.runtime, pixels, self.quality, self.bpp, self.effort, on_step, self.dtype, self.compression)
         if not fits:
             print(f"cae: warning: {_no_fit(label, self.bpp, data, pixels)}", file=sys.stderr)
         return data
@@ -170,16 +171,6 @@ def _check_model_flags(runtime, quality, bpp, effort) -> None:
 
 def _no_fit(label: str, bpp: float, data: bytes, pixels) -> str:
     return f"{label}: no quality fits {bpp} bpp; wrote {8 * len(data) / (pixels.shape[0] * pixels.shape[1]):.3f} bpp at quality 0"
-
-
-def encode_pixels(runtime, pixels, quality=None, bpp=None, effort=None, on_step=None, dtype=None, compression=None) -> tuple[bytes, bool]:
-    """The ``.cae`` bytes of uint8 pixels at ``quality``, or at the highest quality that fits ``bpp``; and whether it fit.
-
-    What ``cae encode`` and :func:`compress` both do with an image.
-    """
-    if bpp is None:
-        return codec.encode(runtime, pixels, dtype, compression, quality=quality, effort=effort, on_step=on_step), True
-    return codec.encode_within(runtime, pixels, bpp * pixels.shape[0] * pixels.shape[1] / 8, effort, on_step)
 
 
 def model_for_file(header: fmt.Header, label: str, backend: str = "auto", fixed=None):
@@ -340,8 +331,6 @@ def format_info(info: dict) -> str:
 
 def info_files(inputs: list[str], as_json: bool = False) -> int:
     """``cae info``: print what each ``.cae`` file holds (stdout); a bad file is one stderr line, exit 2."""
-    import json
-
     if not inputs:
         raise CaeError("no input files given")
     infos, status = [], 0
@@ -439,7 +428,7 @@ def compress(image, quality: int | None = None, *, bpp: float | None = None, eff
     runtime, lock = resolve_model(model)
     _check_model_flags(runtime, quality, bpp, effort)
     with lock:
-        data, fits = encode_pixels(runtime, pixels, quality, bpp, effort)
+        data, fits = codec.encode_fitting(runtime, pixels, quality, bpp, effort)
     if not fits:
         warnings.warn(_no_fit("<image>", bpp, data, pixels), stacklevel=2)
     return data

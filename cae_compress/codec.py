@@ -125,6 +125,16 @@ def _next_quality(tried: dict[int, bytes], lo: int, hi: int, budget: float) -> i
     return int(min(max(np.floor(guess), lo + 1), hi - 1))
 
 
+def encode_fitting(model, pixels: np.ndarray, quality=None, bpp=None, effort=None, on_step=None, dtype=None, compression=None) -> tuple[bytes, bool]:
+    """The ``.cae`` bytes at ``quality``, or at the highest quality that fits ``bpp`` bits per pixel; and whether it fit.
+
+    What ``cae encode``, :func:`cae_compress.compress` and ``cae compare`` do with an image.
+    """
+    if bpp is None:
+        return encode(model, pixels, dtype, compression, quality=quality, effort=effort, on_step=on_step), True
+    return encode_within(model, pixels, bpp * pixels.shape[0] * pixels.shape[1] / 8, effort, on_step)
+
+
 def check_model(header: fmt.Header, model, label: str) -> None:
     """Refuse a model that did not make the file, naming the one that did."""
     if header.fingerprint != model.fingerprint:
@@ -148,10 +158,9 @@ def decode(model, data: bytes, label: str = "<input>", progress=None, max_pixels
 
     A file declaring more than ``max_pixels`` pixels is refused before any work.
     """
-    header = fmt.parse_header(data, label)
+    header, record, streams = fmt.unpack_file(data, label)
     check_pixel_budget(header, label, max_pixels)
     check_model(header, model, label)
-    header, record, streams = fmt.unpack_file(data, label)
     out = model.decompress(streams, record, header.height, header.width, label, progress)
     return to_channels(out, header.channels) if header.channels != out.shape[-1] else out
 

@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SLICES = 4  # as cae_compress.models.channel_context.SLICES
+SLICES = 4  # as cae_compress.codecs.channel_context.SLICES (this script runs where cae_compress may not import)
 CONTEXT_WIDTH = 64  # the mean contexts' hidden width (channel_context.CONTEXT_WIDTH)
 TOP_LAMBDAS = (0.0932, 0.18, 0.36)  # --top-anchors: rate anchors above the hyperprior's (channel_context.TOP_LAMBDAS), for qualities up to ~2 bpp
 

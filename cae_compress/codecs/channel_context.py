@@ -20,11 +20,11 @@ from cae_compress.codecs.hyperprior import HyperpriorCodec
 from cae_compress.entropy_models.gaussian import GaussianConditional, IntegerScaleNet, fixed_point
 from cae_compress.errors import CaeError
 
-SLICES = 4  # as cae_compress.models.channel_context.SLICES: the networks a file of this architecture needs
+SLICES = 4  # slices of the code channels, coded one after the other (the model, cae_compress.models.channel_context, builds this many)
 
 
 def slice_bounds(channels: int, slices: int = SLICES) -> list[tuple[int, int]]:
-    """(first, last + 1) channel of each slice: nearly equal slices (the model's ``slice_bounds``)."""
+    """(first, last + 1) channel of each slice: nearly equal slices of the code channels."""
     cuts = [i * channels // slices for i in range(slices + 1)]
     return list(zip(cuts, cuts[1:]))
 

@@ -153,8 +153,6 @@ class HyperpriorCodec(Codec):
             self.latent = MeanScale(nets["hyper_mean"], IntegerScaleNet.from_arrays(entropy), GaussianConditional.from_arrays(entropy))
         except (KeyError, ValueError, TypeError) as exc:
             raise CaeError(f"unreadable hyperprior parameters ({exc})") from None
-        self.tile_shape = (STRIDE, STRIDE, 3)
-        self.code_length = self.gain.shape[1]
 
     # ------------------------------------------------------------------ parts
     def gains(self, quality: float) -> tuple[np.ndarray, np.ndarray]:

@@ -65,10 +65,7 @@ def compare(pixels: np.ndarray, model, quality: int | None = None, bpp: float | 
     if unknown:
         raise CaeError(f"unknown codec '{unknown[0]}' (choose from: {', '.join(CODECS)})")
     original = to_channels(pixels if pixels.ndim == 3 else pixels[..., None], 3)
-    if bpp is not None:
-        data, _ = codec.encode_within(model, original, bpp * original.shape[0] * original.shape[1] / 8)
-    else:
-        data = codec.encode(model, original, quality=quality)
+    data, _ = codec.encode_fitting(model, original, quality, bpp)
     setting = f"bpp {bpp:g}" if bpp is not None else f"quality {50 if quality is None else quality}"
     entries = [_entry("cae", f"cae {model.name} ({setting})", data, original, to_channels(codec.decode(model, data), 3))]
     for name in codecs:

@@ -37,10 +37,10 @@ from cae_compress._tf import tf  # noqa: F401  (quiet import first)
 import keras
 from keras import layers, ops
 
+from cae_compress.codecs.channel_context import SLICES, slice_bounds  # the slices, as the codec codes them
 from cae_compress.entropy_models.gaussian import ACTIVATION_BITS, GaussianConditional, IntegerScaleNet
 from cae_compress.models.hyperprior import LAMBDAS, M, N, S, HyperpriorCAE, build_hyperprior_model, widths_from_flags
 
-SLICES = 4  # slices of the code channels, coded one after the other
 TOP_LAMBDAS = (0.0932, 0.18, 0.36)  # rate anchors above the hyperprior's (CompressAI's top two and one more), for qualities up to ~2 bpp
 CONTEXT_WIDTH = 64  # hidden width of the context networks
 
@@ -57,12 +57,6 @@ def _scale_context(inputs: int, width: int, out: int, i: int):
     x = layers.Conv2D(width, 1, activation="relu", name=f"scale_context_{i}_0")(inp)
     y = layers.Conv2D(out, 1, name=f"scale_context_{i}_1")(x)
     return keras.Model(inp, y, name=f"scale_context_{i}")
-
-
-def slice_bounds(channels: int, slices: int = SLICES) -> list[tuple[int, int]]:
-    """(first, last + 1) channel of each slice: nearly equal slices of the code channels."""
-    cuts = [i * channels // slices for i in range(slices + 1)]
-    return list(zip(cuts, cuts[1:]))
 
 
 @keras.saving.register_keras_serializable(package="cae_compress")

@@ -25,6 +25,7 @@ from cae_compress._quiet import quiet_stderr
 from cae_compress.codecs.hyperprior import PARAMS
 from cae_compress.entropy_models.factorized import integer_tables
 from cae_compress.entropy_models.gaussian import GaussianConditional, IntegerScaleNet
+from cae_compress.errors import CaeError
 from cae_compress.io.files import atomic_write
 from cae_compress.models import fingerprint
 from cae_compress.models.factorized import RateCAE
@@ -261,9 +262,9 @@ def _float16_exact(model) -> bool:
 
 
 def _existing(files: ModelFiles, fingerprint: str) -> dict | None:
-    """The description already exported for these weights, if any."""
+    """The description already exported for these weights, if any (read once per ``files``)."""
     try:
-        meta = json.loads(files.lite_json.read_text())
-    except (OSError, ValueError):
+        meta = files.meta()
+    except CaeError:
         return None
     return meta if meta.get("fingerprint") == fingerprint else None
