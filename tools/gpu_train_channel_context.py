@@ -128,7 +128,8 @@ def model_class():
                     sc[1].conv.weight.copy_(last_k[a:b])
                     sc[1].conv.bias.copy_(last_b[a:b])
 
-        def forward(self, x, level):
+        def code(self, x, level):
+            """As the hyperprior's, slice after slice with the contexts (channel_context.ChannelContextCAE.code_latents)."""
             y, z_hat, z_noisy = self.analyse(x, level)
             hyper_mean = self._chain(self.h_mean, z_hat, lambda t: F.leaky_relu(t, 0.01))
             features = F.relu(self.h_scale[1](F.relu(self.h_scale[0](z_hat))))
@@ -148,9 +149,25 @@ def model_class():
                 decoded.append(r + mean)
                 symbols.append(r)
             bits_z = -torch.log2(self.prior(z_noisy)).sum(dim=(1, 2, 3))
-            return self.synthesise(torch.cat(decoded, 1), level), bits_y, bits_z
+            return torch.cat(decoded, 1), bits_y, bits_z
 
     return ChannelContext
+
+
+def load_contexts_into(model, folder) -> bool:
+    """The contexts of ``folder/context.npz`` (Keras layouts) into the mirror ``model``; False if the folder has none."""
+    import torch
+
+    path = os.path.join(folder, "context.npz")
+    if not os.path.exists(path):
+        return False
+    with np.load(path) as f, torch.no_grad():
+        for i, (mc, sc) in enumerate(zip(model.mean_ctx, model.scale_ctx), start=1):
+            for j in range(2):
+                for name, net in (("mean_context", mc), ("scale_context", sc)):
+                    net[j].conv.weight.copy_(torch.from_numpy(f[f"{name}_{i}_{j}/kernel"].transpose(3, 2, 0, 1).copy()))
+                    net[j].conv.bias.copy_(torch.from_numpy(f[f"{name}_{i}_{j}/bias"]))
+    return True
 
 
 def train(args) -> None:
@@ -175,18 +192,6 @@ def train(args) -> None:
         groups["context"] = ctx
         return groups
 
-    def load_contexts(model, folder) -> bool:
-        path = os.path.join(folder, "context.npz")
-        if not os.path.exists(path):
-            return False
-        with np.load(path) as f, torch.no_grad():
-            for i, (mc, sc) in enumerate(zip(model.mean_ctx, model.scale_ctx), start=1):
-                for j in range(2):
-                    for name, net in (("mean_context", mc), ("scale_context", sc)):
-                        net[j].conv.weight.copy_(torch.from_numpy(f[f"{name}_{i}_{j}/kernel"].transpose(3, 2, 0, 1).copy()))
-                        net[j].conv.bias.copy_(torch.from_numpy(f[f"{name}_{i}_{j}/bias"]))
-        return True
-
     t_start = time.time()
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -210,7 +215,7 @@ def train(args) -> None:
             raise SystemExit(f"{args.init_npz} has {anchors} rate anchors; this run trains {len(lambdas_list)}")
         model.extend_anchors(anchors - len(hp.LAMBDAS))
         hp.import_weights(model, args.init_npz)
-        if load_contexts(model, args.init_npz):
+        if load_contexts_into(model, args.init_npz):
             trained_s = args.trained_minutes * 60
             print(f"weights and contexts from {args.init_npz}", flush=True)
         else:

@@ -170,6 +170,11 @@ class Hyperprior(nn.Module):
 
     def forward(self, x, level):
         """x in [0, 1] (B, 3, H, W); level: (B,) anchor indices.  Returns x_hat, bits of y, bits of z."""
+        y_hat, bits_y, bits_z = self.code(x, level)
+        return self.synthesise(y_hat, level), bits_y, bits_z
+
+    def code(self, x, level):
+        """The decoded codes ``y_hat`` (gained, rounded straight-through), the bits of y (noisy) and of z."""
         y, z_hat, z_noisy = self.analyse(x, level)
         mean = self._chain(self.h_mean, z_hat, lambda t: F.leaky_relu(t, 0.01))
         log_scale = self._chain(self.h_scale, z_hat, F.relu)
@@ -178,7 +183,7 @@ class Hyperprior(nn.Module):
         y_hat = ste_round(y - mean) + mean
         bits_y = -torch.log2(gaussian_likelihood(y_noisy, mean, scale)).sum(dim=(1, 2, 3))
         bits_z = -torch.log2(self.prior(z_noisy)).sum(dim=(1, 2, 3))
-        return self.synthesise(y_hat, level), bits_y, bits_z
+        return y_hat, bits_y, bits_z
 
 
 # ------------------------------------------------------------------------ export

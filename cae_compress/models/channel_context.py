@@ -120,9 +120,10 @@ class ChannelContextCAE(HyperpriorCAE):
         return super().from_config(config)
 
 
-def build_channel_context_model(n: int = N, m: int = M, s: int = S, slices: int = SLICES, lambdas=LAMBDAS) -> ChannelContextCAE:
-    """An untrained ``channel-context`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width, rate anchors ``lambdas``)."""
-    return build_hyperprior_model(n, m, s, ChannelContextCAE, slices=slices, lambdas=tuple(lambdas), name="channel_context")
+def build_channel_context_model(n: int = N, m: int = M, s: int = S, slices: int = SLICES, lambdas=LAMBDAS, synthesis=None) -> ChannelContextCAE:
+    """An untrained ``channel-context`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width, rate anchors ``lambdas``,
+    ``synthesis`` the synthesis' hidden widths as in ``build_hyperprior_model``)."""
+    return build_hyperprior_model(n, m, s, ChannelContextCAE, synthesis, slices=slices, lambdas=tuple(lambdas), name="channel_context")
 
 
 def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> ChannelContextCAE:
@@ -170,11 +171,14 @@ def load_torch_export(model: ChannelContextCAE, folder) -> None:
 
 
 def from_torch_export(folder) -> ChannelContextCAE:
-    """The Keras model of a ``tools/gpu_train_channel_context.py`` run: built with the run's rate anchors, its weights loaded."""
+    """The Keras model of a ``tools/gpu_train_channel_context.py`` run (or of ``tools/gpu_train_synthesis.py`` on one):
+    built with the run's rate anchors and synthesis widths, its weights loaded."""
     from pathlib import Path
+
+    from cae_compress.models.hyperprior import synthesis_widths
 
     with np.load(Path(folder) / "context.npz") as f:
         lambdas = tuple(float(v) for v in f["lambdas"]) if "lambdas" in f.files else LAMBDAS
-    model = build_channel_context_model(lambdas=lambdas)
+    model = build_channel_context_model(lambdas=lambdas, synthesis=synthesis_widths(folder))
     load_torch_export(model, folder)
     return model

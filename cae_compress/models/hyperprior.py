@@ -60,11 +60,12 @@ def _analysis(n, m):
     return keras.Model(inp, y, name="encoder")
 
 
-def _synthesis(n, m):
+def _synthesis(widths, m):
+    """The mirror of the analysis; ``widths``: the channels of its three hidden stages (``(N, N, N)``; fewer decode faster)."""
     inp = keras.Input((None, None, m), name="code")
     x = inp
-    for i in range(3):
-        x = layers.Conv2DTranspose(n, 5, strides=2, padding="same", name=f"deconv_{i}")(x)
+    for i, width in enumerate(widths):
+        x = layers.Conv2DTranspose(width, 5, strides=2, padding="same", name=f"deconv_{i}")(x)
         x = GDN(inverse=True, name=f"igdn_{i}")(x)
     out = layers.Conv2DTranspose(3, 5, strides=2, padding="same", name="deconv_3")(x)
     return keras.Model(inp, out, name="decoder")
@@ -209,14 +210,17 @@ class HyperpriorCAE(RateDistortionCAE):
         return super().from_config(config)
 
 
-def build_hyperprior_model(n: int = N, m: int = M, s: int = S, model_class=None, **kwargs) -> HyperpriorCAE:
+def build_hyperprior_model(n: int = N, m: int = M, s: int = S, model_class=None, synthesis=None, **kwargs) -> HyperpriorCAE:
     """An untrained ``hyperprior`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width).
 
-    ``model_class`` (default :class:`HyperpriorCAE`) and ``kwargs``: a model
-    built on the same networks (the channel-context model).
+    ``synthesis``: the widths of the synthesis' three hidden stages (default
+    ``n`` each; a cheaper synthesis is narrower).  ``model_class`` (default
+    :class:`HyperpriorCAE`) and ``kwargs``: a model built on the same
+    networks (the channel-context model).
     """
     kwargs.setdefault("name", "hyperprior")
-    model = (model_class or HyperpriorCAE)(_analysis(n, m), _synthesis(n, m), _hyper_analysis(n, m), _hyper_branch(n, m, m, "mean"),
+    widths = tuple(synthesis) if synthesis else (n, n, n)
+    model = (model_class or HyperpriorCAE)(_analysis(n, m), _synthesis(widths, m), _hyper_analysis(n, m), _hyper_branch(n, m, m, "mean"),
                                            _hyper_branch(n, s, m, "scale"), **kwargs)
     model(np.zeros((1, 64, 64, 3), "float32"))
     return model
@@ -233,6 +237,12 @@ def widths_from_flags(input_shape, code_length, filters, arch: str = "hyperprior
 def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> HyperpriorCAE:
     """The registry's builder (``cae train`` flags)."""
     return build_hyperprior_model(*widths_from_flags(input_shape, code_length, filters))
+
+
+def synthesis_widths(folder: str | Path) -> tuple[int, ...]:
+    """The widths of the synthesis' hidden stages in an export (``tools/gpu_train_synthesis.py`` writes narrower ones)."""
+    with np.load(Path(folder) / "synthesis.npz") as f:
+        return tuple(int(f[f"deconv_{i}/kernel"].shape[2]) for i in range(3))  # Keras transposed kernels: (kh, kw, out, in)
 
 
 def load_torch_export(model: HyperpriorCAE, folder: str | Path, others: int = 0) -> None:
