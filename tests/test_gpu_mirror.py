@@ -49,7 +49,7 @@ def test_a_few_cpu_steps_export_what_keras_loads_and_computes_alike(tmp_path, st
     rng = np.random.default_rng(0)
     r = subprocess.run([sys.executable, str(TOOLS / "gpu_train_channel_context.py"), "--photos", str(photos), "--out", str(tmp_path / "out"),
                         "--ckpt", str(tmp_path / "ckpt.pt"), "--init-npz", str(start), "--device", "cpu", "--batch", "2",
-                        "--crop", "64", "--max-steps", "3", "--lr", "1e-3", "--top-anchors"], capture_output=True, text=True, timeout=600)
+                        "--crop", "64", "--max-steps", "3", "--lr", "1e-3", "--top-anchors", "--balance-anchors"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "contexts warm-started" in r.stdout and "done: step 3" in r.stdout
 

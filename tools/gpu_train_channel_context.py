@@ -77,6 +77,7 @@ def main() -> None:
     p.add_argument("--device", default="cuda")
     p.add_argument("--max-steps", type=int, default=0)
     p.add_argument("--top-anchors", action="store_true", help="train three more rate anchors above the hyperprior's (gains extrapolated to start)")
+    p.add_argument("--balance-anchors", action="store_true", help="each image's loss over its anchor's running mean (gpu_train_hyperprior.AnchorBalance)")
     args = p.parse_args()
     if args.export_hyperprior:
         return export_hyperprior(args.export_hyperprior)
@@ -230,6 +231,7 @@ def train(args) -> None:
     images = hp.load_photos(args.photos, dev)
     print(f"{len(images)} photos loaded in {time.time() - t_start:.1f} s", flush=True)
     lambdas = torch.tensor(lambdas_list, device=dev)
+    balance = hp.AnchorBalance(len(lambdas_list), dev) if args.balance_anchors else None
     os.makedirs(args.out, exist_ok=True)
     pool, used = None, 0
     t0 = last_log = last_save = time.time()
@@ -242,7 +244,7 @@ def train(args) -> None:
         level = torch.as_tensor(gen.integers(0, len(lambdas_list), size=args.batch), device=dev)
         progress = min((trained_s + time.time() - t0) / (args.total_minutes * 60), 1.0)
         lr = hp.cosine_lr(args.lr, args.lr_min, progress)
-        loss, _, _ = hp.train_step(model, opt, x, level, lambdas, lr)
+        loss, _, _ = hp.train_step(model, opt, x, level, lambdas, lr, balance)
         step += 1
         history.append(float(loss.detach()))
         now = time.time()

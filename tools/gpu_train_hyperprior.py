@@ -309,19 +309,51 @@ def cosine_lr(lr: float, lr_min: float, progress: float) -> float:
     return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * progress))
 
 
-def train_step(model, opt, x, level, lambdas, lr):
-    """One Adam step on lambda * 255^2 * MSE + bpp (anchors ``level``), gradient norm clipped at 1: (loss, MSE, bpp) per image."""
+class AnchorBalance:
+    """Weights that give every rate anchor the same say in the shared weights: each image's loss over its anchor's running mean.
+
+    Unweighted, an image at the top anchor (lambda 0.36: a loss near 7)
+    pulls the shared transforms 20 times harder than one at the bottom
+    (0.0018: near 0.4), so a run that adds top anchors trains the shared
+    weights for the top.  Over its running mean, each anchor's loss counts by
+    its relative change, which is what a BD-rate averages; each anchor's own
+    gains see their loss scaled by a constant (the same optimum).
+    """
+
+    def __init__(self, anchors: int, device, decay: float = 0.99):
+        import torch
+
+        self.mean = torch.zeros(anchors, device=device)
+        self.decay = decay
+
+    def __call__(self, level, per_image):
+        import torch
+
+        with torch.no_grad():
+            for k in torch.unique(level):
+                seen = per_image[level == k].mean()
+                m = self.mean[k]
+                self.mean[k] = seen if m == 0 else self.decay * m + (1 - self.decay) * seen
+        return self.mean[level]
+
+
+def train_step(model, opt, x, level, lambdas, lr, balance: AnchorBalance | None = None):
+    """One Adam step on lambda * 255^2 * MSE + bpp (anchors ``level``), gradient norm clipped at 1: (loss, MSE, bpp) per image.
+
+    ``balance``: each image's loss divided by its anchor's running mean (:class:`AnchorBalance`); the loss returned is unweighted.
+    """
     for g in opt.param_groups:
         g["lr"] = lr
     x_hat, bits_y, bits_z = model(x, level)
     mse = ((x - x_hat) ** 2).mean(dim=(1, 2, 3))
     bpp = (bits_y + bits_z) / (x.shape[2] * x.shape[3])
-    loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
+    per_image = lambdas[level] * 255.0**2 * mse + bpp
+    weight = balance(level, per_image.detach()) if balance is not None else 1.0
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    (per_image / weight).mean().backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
-    return loss, mse, bpp
+    return per_image.mean(), mse, bpp
 
 
 def main():
