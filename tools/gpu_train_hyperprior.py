@@ -303,7 +303,26 @@ def crop_pool(images, count, size, gen):
     return out
 
 
+def batches(images, batch: int, size: int, anchors: int, gen, pool_size: int = 1024):
+    """Endless training batches: crops (float 0-1, (batch, 3, size, size)) from pools of ``crop_pool``, and a random anchor per crop."""
+    while True:
+        pool = crop_pool(images, pool_size, size, gen)
+        for i in range(0, pool_size - batch + 1, batch):
+            level = torch.as_tensor(gen.integers(0, anchors, size=batch), device=pool.device)
+            yield pool[i : i + batch].float().div_(255.0), level
+
+
 # ----------------------------------------------------------------------- training
+def device(name: str, seed: int):
+    """The torch device ``name`` (TF32 and cuDNN's autotuner on a GPU), the seed set."""
+    if name == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(seed)
+    return torch.device(name)
+
+
 def cosine_lr(lr: float, lr_min: float, progress: float) -> float:
     """The learning rate ``progress`` (0-1) of the way along one cosine from ``lr`` to ``lr_min``."""
     return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * progress))
@@ -374,11 +393,7 @@ def main():
     p.add_argument("--max-steps", type=int, default=0)
     args = p.parse_args()
     t_start = time.time()
-    torch.backends.cudnn.benchmark = True
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    torch.manual_seed(args.seed)
-    dev = torch.device(args.device)
+    dev = device(args.device, args.seed)
     model = Hyperprior().to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, trained_s = 0, 0.0

@@ -158,17 +158,12 @@ def main() -> None:
     args = p.parse_args()
     import torch
 
-    import gpu_train_hyperprior as hp  # noqa: F401  (on sys.path through teacher_model)
+    import gpu_train_hyperprior as hp  # tools/, the script's folder, is on sys.path
 
     widths = tuple(int(v) for v in args.widths.split(","))
     if len(widths) != 3 or min(widths) < 1:
         p.error("--widths takes three positive numbers, e.g. 128,64,32")
-    if args.device == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    torch.manual_seed(args.seed)
-    dev = torch.device(args.device)
+    dev = hp.device(args.device, args.seed)
     teacher, lambdas = teacher_model(args.teacher, dev)
     images = hp.load_photos(args.photos, dev)
     gen = np.random.default_rng(args.seed)
@@ -192,14 +187,11 @@ def main() -> None:
         if name.endswith(".npz") and name != "synthesis.npz":
             shutil.copy(os.path.join(args.teacher, name), os.path.join(args.out, name))
     gen = np.random.default_rng(args.seed + 1 + step)
-    pool, used, history, reference = None, 0, [], []
+    data = hp.batches(images, args.batch, args.crop, len(lambdas), gen)
+    history, reference = [], []
     t0 = last_log = last_save = time.time()
     while time.time() - t0 < args.minutes * 60 and (not args.max_steps or step < args.max_steps):
-        if pool is None or used + args.batch > len(pool):
-            pool, used = hp.crop_pool(images, 1024, args.crop, gen), 0
-        x = pool[used : used + args.batch].float().div_(255.0)
-        used += args.batch
-        level = torch.as_tensor(gen.integers(0, len(lambdas), size=args.batch), device=dev)
+        x, level = next(data)
         with torch.no_grad():
             y_hat = teacher.code(x, level)[0]
             if step % 10 == 0:  # the teacher's loss on the same crops, for the log: how far behind the student is
