@@ -209,10 +209,8 @@ def export_weights(model: Hyperprior) -> dict[str, dict[str, np.ndarray]]:
 
     for i in range(4):
         put("analysis", f"conv_{i}", model.g_a[2 * i])
-        put("synthesis", f"deconv_{i}", model.g_s[2 * i], deconv=True)
         if i < 3:
             put_gdn("analysis", f"gdn_{i}", model.g_a[2 * i + 1])
-            put_gdn("synthesis", f"igdn_{i}", model.g_s[2 * i + 1])
     for i in range(3):
         put("hyper_analysis", f"conv_{i}", model.h_a[i])
         put("hyper_synthesis", f"mean_{i}", model.h_mean[i], deconv=i < 2)
@@ -223,8 +221,22 @@ def export_weights(model: Hyperprior) -> dict[str, dict[str, np.ndarray]]:
     for i, f in enumerate(model.prior.factors):
         groups["hyper_analysis"][f"prior/factor_{i}"] = f.detach().cpu().numpy()
     groups["analysis"]["gain"] = model.gain.detach().cpu().numpy()
-    groups["synthesis"]["inverse_gain"] = model.inverse_gain.detach().cpu().numpy()
+    groups["synthesis"] = export_synthesis(model.g_s, model.inverse_gain)
     return groups
+
+
+def export_synthesis(g_s, inverse_gain) -> dict[str, np.ndarray]:
+    """``synthesis.npz``'s arrays: the layers ``g_s`` (transposed convolutions and inverse GDNs, alternating) and the inverse gains."""
+    out = {}
+    for i, layer in enumerate(g_s):
+        if i % 2 == 0:
+            out[f"deconv_{i // 2}/kernel"] = _tf_deconv(layer.conv)
+            out[f"deconv_{i // 2}/bias"] = layer.conv.bias.detach().cpu().numpy()
+        else:
+            out[f"igdn_{i // 2}/beta"] = layer.beta.detach().cpu().numpy()
+            out[f"igdn_{i // 2}/gamma"] = layer.gamma.detach().cpu().numpy()
+    out["inverse_gain"] = inverse_gain.detach().cpu().numpy()
+    return out
 
 
 def import_weights(model: Hyperprior, folder: str) -> None:
@@ -339,15 +351,11 @@ class AnchorBalance:
     gains see their loss scaled by a constant (the same optimum).
     """
 
-    def __init__(self, anchors: int, device, decay: float = 0.99):
-        import torch
-
-        self.mean = torch.zeros(anchors, device=device)
+    def __init__(self, anchors: int, on, decay: float = 0.99):
+        self.mean = torch.zeros(anchors, device=on)
         self.decay = decay
 
     def __call__(self, level, per_image):
-        import torch
-
         with torch.no_grad():
             for k in torch.unique(level):
                 seen = per_image[level == k].mean()
@@ -413,17 +421,14 @@ def main():
     print(f"{len(images)} photos loaded in {time.time() - t_start:.1f} s", flush=True)
     lambdas = torch.tensor(LAMBDAS, device=dev)
     os.makedirs(args.out, exist_ok=True)
-    pool, used = None, 0
+    data = batches(images, args.batch, args.crop, len(LAMBDAS), gen, pool_size=4096)
     stats = {k: [] for k in range(len(LAMBDAS))}
     t0 = time.time()
     last_log = last_save = t0
     budget = args.minutes * 60
     while time.time() - t0 < budget and (not args.max_steps or step < args.max_steps):
-        if pool is None or used + args.batch > len(pool):
-            pool, used = crop_pool(images, 4096, args.crop, gen), 0
-        x = pool[used : used + args.batch].float().div_(255.0).contiguous(memory_format=torch.channels_last)
-        used += args.batch
-        level = torch.as_tensor(gen.integers(0, len(LAMBDAS), size=args.batch), device=dev)
+        x, level = next(data)
+        x = x.contiguous(memory_format=torch.channels_last)
         progress = min((trained_s + time.time() - t0) / (args.total_minutes * 60), 1.0)
         lr = cosine_lr(args.lr, args.lr_min, progress)
         loss, mse, bpp = train_step(model, opt, x, level, lambdas, lr)

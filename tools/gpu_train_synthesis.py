@@ -122,23 +122,6 @@ def student_model(teacher, widths, sample_codes, sample_level):
     return student
 
 
-def export_student(student) -> dict[str, np.ndarray]:
-    """``synthesis.npz`` as ``gpu_train_hyperprior.export_weights`` writes it, for the student."""
-    import gpu_train_hyperprior as hp
-
-    out = {}
-    for i in range(4):
-        conv = student.g_s[2 * i].conv
-        out[f"deconv_{i}/kernel"] = hp._tf_deconv(conv)
-        out[f"deconv_{i}/bias"] = conv.bias.detach().cpu().numpy()
-        if i < 3:
-            gdn = student.g_s[2 * i + 1]
-            out[f"igdn_{i}/beta"] = gdn.beta.detach().cpu().numpy()
-            out[f"igdn_{i}/gamma"] = gdn.gamma.detach().cpu().numpy()
-    out["inverse_gain"] = student.inverse_gain.detach().cpu().numpy()
-    return out
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--photos", required=True)
@@ -230,10 +213,12 @@ def _versus(history, reference) -> str:
 
 
 def _save(torch, student, opt, step, trained_s, args) -> None:
+    import gpu_train_hyperprior as hp
+
     tmp = args.ckpt + ".part"
     torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step, "trained_s": trained_s}, tmp)
     os.replace(tmp, args.ckpt)
-    np.savez(os.path.join(args.out, "synthesis.npz"), **export_student(student))
+    np.savez(os.path.join(args.out, "synthesis.npz"), **hp.export_synthesis(student.g_s, student.inverse_gain))
 
 
 if __name__ == "__main__":
