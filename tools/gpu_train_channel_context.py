@@ -163,19 +163,44 @@ def model_class():
 
 
 def load_contexts_into(model, folder) -> bool:
-    """The contexts of ``folder/context.npz`` (Keras layouts) into the mirror ``model``; False if the folder has none."""
+    """The contexts of ``folder/context.npz`` (Keras layouts; or a dict by ``context/KEY``) into the mirror ``model``; False if there are none."""
     import torch
 
-    path = os.path.join(folder, "context.npz")
-    if not os.path.exists(path):
-        return False
-    with np.load(path) as f, torch.no_grad():
+    if isinstance(folder, dict):  # arrays by GROUP/KEY (tools/gpu_slot.py's packed file)
+        f = {k.split("/", 1)[1]: v for k, v in folder.items() if k.startswith("context/")}
+        if not f:
+            return False
+    else:
+        path = os.path.join(folder, "context.npz")
+        if not os.path.exists(path):
+            return False
+        with np.load(path) as npz:
+            f = {k: npz[k] for k in npz.files}
+    with torch.no_grad():
         for i, (mc, sc) in enumerate(zip(model.mean_ctx, model.scale_ctx), start=1):
             for j in range(2):
                 for name, net in (("mean_context", mc), ("scale_context", sc)):
-                    net[j].conv.weight.copy_(torch.from_numpy(f[f"{name}_{i}_{j}/kernel"].transpose(3, 2, 0, 1).copy()))
-                    net[j].conv.bias.copy_(torch.from_numpy(f[f"{name}_{i}_{j}/bias"]))
+                    net[j].conv.weight.copy_(torch.from_numpy(f[f"{name}_{i}_{j}/kernel"].astype(np.float32).transpose(3, 2, 0, 1).copy()))
+                    net[j].conv.bias.copy_(torch.from_numpy(f[f"{name}_{i}_{j}/bias"].astype(np.float32)))
     return True
+
+
+def export_groups(model, lambdas) -> dict[str, dict[str, np.ndarray]]:
+    """The mirror's weights as the ``.npz`` groups ``channel_context.from_torch_export`` reads (the hyperprior's and ``context``)."""
+    sys.path.insert(0, HERE)
+    import gpu_train_hyperprior as hp
+
+    groups = hp.export_weights(model)
+    ctx = {}
+    for i, (mc, sc) in enumerate(zip(model.mean_ctx, model.scale_ctx), start=1):
+        for j in range(2):
+            ctx[f"mean_context_{i}_{j}/kernel"] = hp._tf_conv(mc[j].conv)
+            ctx[f"mean_context_{i}_{j}/bias"] = mc[j].conv.bias.detach().cpu().numpy()
+            ctx[f"scale_context_{i}_{j}/kernel"] = hp._tf_conv(sc[j].conv)
+            ctx[f"scale_context_{i}_{j}/bias"] = sc[j].conv.bias.detach().cpu().numpy()
+    ctx["lambdas"] = np.array(lambdas, np.float64)
+    groups["context"] = ctx
+    return groups
 
 
 def train(args) -> None:
@@ -188,17 +213,7 @@ def train(args) -> None:
     lambdas_list = tuple(hp.LAMBDAS) + (TOP_LAMBDAS if args.top_anchors else ())
 
     def export(model) -> dict:
-        groups = hp.export_weights(model)
-        ctx = {}
-        for i, (mc, sc) in enumerate(zip(model.mean_ctx, model.scale_ctx), start=1):
-            for j in range(2):
-                ctx[f"mean_context_{i}_{j}/kernel"] = hp._tf_conv(mc[j].conv)
-                ctx[f"mean_context_{i}_{j}/bias"] = mc[j].conv.bias.detach().cpu().numpy()
-                ctx[f"scale_context_{i}_{j}/kernel"] = hp._tf_conv(sc[j].conv)
-                ctx[f"scale_context_{i}_{j}/bias"] = sc[j].conv.bias.detach().cpu().numpy()
-        ctx["lambdas"] = np.array(lambdas_list, np.float64)
-        groups["context"] = ctx
-        return groups
+        return export_groups(model, lambdas_list)
 
     t_start = time.time()
     dev = hp.device(args.device, args.seed)

@@ -81,10 +81,12 @@ class GDN(nn.Module):
         self.gamma = nn.Parameter(torch.sqrt(0.01 * torch.eye(c) + 1e-5 * (1 - torch.eye(c))))
 
     def forward(self, x):
-        beta = self.beta**2 + 1e-6
-        gamma = self.gamma**2  # gamma[i, j]: weight of x_i^2 in the norm of channel j
-        norm = torch.sqrt(F.conv2d(x * x, gamma.t()[:, :, None, None], beta))
-        return x * norm if self.inverse else x / norm
+        with torch.autocast(x.device.type, enabled=False):  # the normalisation in float32 under bfloat16 autocast
+            x = x.float()
+            beta = self.beta**2 + 1e-6
+            gamma = self.gamma**2  # gamma[i, j]: weight of x_i^2 in the norm of channel j
+            norm = torch.sqrt(F.conv2d(x * x, gamma.t()[:, :, None, None], beta))
+            return x * norm if self.inverse else x / norm
 
 
 class FactorizedPrior(nn.Module):
@@ -109,7 +111,11 @@ class FactorizedPrior(nn.Module):
                 v = v + torch.tanh(self.factors[i]) * torch.tanh(v)
         return v
 
-    def forward(self, z):  # z: (B, C, H, W) -> likelihood of each value
+    def forward(self, z):  # z: (B, C, H, W) -> likelihood of each value (float32, also under autocast)
+        with torch.autocast(z.device.type, enabled=False):
+            return self._likelihood(z.float())
+
+    def _likelihood(self, z):
         b, c, h, w = z.shape
         rows = z.permute(1, 0, 2, 3).reshape(c, 1, -1)
         lower = self.logits_cdf(rows - 0.5)
@@ -120,6 +126,12 @@ class FactorizedPrior(nn.Module):
 
 
 def gaussian_likelihood(y, mean, scale):
+    """The probability of the unit bin around ``y`` under N(mean, scale), in float32 (also under bfloat16 autocast)."""
+    with torch.autocast(y.device.type, enabled=False):
+        return _gaussian_likelihood(y.float(), mean.float(), scale.float())
+
+
+def _gaussian_likelihood(y, mean, scale):
     v = torch.abs(y - mean)
     upper = 0.5 * torch.erfc(-(0.5 - v) / (scale * math.sqrt(2)))
     lower = 0.5 * torch.erfc(-(-0.5 - v) / (scale * math.sqrt(2)))
@@ -153,20 +165,35 @@ class Hyperprior(nn.Module):
                 x = act(x)
         return x
 
+    amp_dtype = None  # bfloat16: the transforms g_a and g_s under autocast (GDN's normalisation in float32); codes, entropy model and rate in float32
+
+    def transform(self, layers, x, exact_first: bool = False, exact_last: bool = False):
+        """``layers`` applied to ``x``: under autocast to ``amp_dtype`` when set; a float32 result either way.
+
+        ``exact_first``/``exact_last``: that layer in float32 even so (the pixels in, the pixels out: bfloat16's
+        8-bit mantissa rounds a pixel by up to 1/256, as much as the distortion at the top anchors).
+        """
+        amp = self.amp_dtype is not None
+        for i, layer in enumerate(layers):
+            exact = (exact_first and i == 0) or (exact_last and i == len(layers) - 1)
+            with torch.autocast(x.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=amp and not exact):
+                x = layer(x.float() if exact else x)
+        return x.float()
+
     def analyse(self, x, level):
         """The gained codes y, and the hyper-codes rounded (straight-through) and with noise, of x in [0, 1] at anchors ``level``."""
-        y = x
-        for layer in self.g_a:
-            y = layer(y)
+        y = self.transform(self.g_a, x, exact_first=True)
         y = y * torch.exp(self.gain[level])[:, :, None, None]
         z = self._chain(self.h_a, y, lambda t: F.leaky_relu(t, 0.01))
         return y, ste_round(z), z + torch.empty_like(z).uniform_(-0.5, 0.5)
 
+    def export_synthesis(self) -> dict[str, np.ndarray]:
+        """``synthesis.npz``'s arrays (an architecture with another synthesis overrides this)."""
+        return export_synthesis(self.g_s, self.inverse_gain)
+
     def synthesise(self, y_hat, level):
         x_hat = y_hat * torch.exp(self.inverse_gain[level])[:, :, None, None]
-        for layer in self.g_s:
-            x_hat = layer(x_hat)
-        return x_hat
+        return self.transform(self.g_s, x_hat, exact_last=True)
 
     def forward(self, x, level):
         """x in [0, 1] (B, 3, H, W); level: (B,) anchor indices.  Returns x_hat, bits of y, bits of z."""
@@ -221,7 +248,7 @@ def export_weights(model: Hyperprior) -> dict[str, dict[str, np.ndarray]]:
     for i, f in enumerate(model.prior.factors):
         groups["hyper_analysis"][f"prior/factor_{i}"] = f.detach().cpu().numpy()
     groups["analysis"]["gain"] = model.gain.detach().cpu().numpy()
-    groups["synthesis"] = export_synthesis(model.g_s, model.inverse_gain)
+    groups["synthesis"] = model.export_synthesis()
     return groups
 
 
@@ -239,13 +266,20 @@ def export_synthesis(g_s, inverse_gain) -> dict[str, np.ndarray]:
     return out
 
 
-def import_weights(model: Hyperprior, folder: str) -> None:
-    """The inverse of :func:`export_weights`: load the .npz files of a folder into ``model``."""
+def import_weights(model: Hyperprior, folder, groups=("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")) -> None:
+    """The inverse of :func:`export_weights`: load the .npz files of a folder into ``model``.
+
+    ``folder``: a folder of ``GROUP.npz`` files, or a dict of arrays by ``GROUP/KEY`` (``tools/gpu_slot.py``'s packed file);
+    ``groups``: the groups to load (every weight of each, no more, no less).
+    """
     arrays = {}
-    for group in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis"):
-        with np.load(os.path.join(folder, f"{group}.npz")) as f:
-            arrays.update({f"{group}/{k}": f[k].astype(np.float32) for k in f.files})
-    exported = {f"{g}/{k}": v for g, d in export_weights(model).items() for k, v in d.items()}
+    for group in groups:
+        if isinstance(folder, dict):
+            arrays.update({k: v.astype(np.float32) for k, v in folder.items() if k.startswith(group + "/")})
+        else:
+            with np.load(os.path.join(folder, f"{group}.npz")) as f:
+                arrays.update({f"{group}/{k}": f[k].astype(np.float32) for k in f.files})
+    exported = {f"{g}/{k}": v for g, d in export_weights(model).items() if g in groups for k, v in d.items()}
     assert set(exported) == set(arrays), set(exported) ^ set(arrays)
 
     def dst(key):
@@ -356,11 +390,14 @@ class AnchorBalance:
         self.decay = decay
 
     def __call__(self, level, per_image):
+        # tensor operations only: no host synchronisation, so the GPU's queue never drains here
         with torch.no_grad():
-            for k in torch.unique(level):
-                seen = per_image[level == k].mean()
-                m = self.mean[k]
-                self.mean[k] = seen if m == 0 else self.decay * m + (1 - self.decay) * seen
+            per_image = per_image.float()
+            sums = torch.zeros_like(self.mean).index_add_(0, level, per_image)
+            counts = torch.zeros_like(self.mean).index_add_(0, level, torch.ones_like(per_image))
+            seen = sums / counts.clamp_min(1)
+            updated = torch.where(self.mean == 0, seen, self.decay * self.mean + (1 - self.decay) * seen)
+            self.mean = torch.where(counts > 0, updated, self.mean)
         return self.mean[level]
 
 
