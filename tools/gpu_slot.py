@@ -389,6 +389,11 @@ def self_tune(model, lambdas, fresh, args, batches, device, log) -> tuple[Traine
     for mode in args.modes:
         t0 = time.time()
         entry = {"mode": mode}
+        if best is not None and t0 > args.tune_until:  # the slot's time goes to training, not to trying another mode
+            entry.update(ok=False, error="skipped: the tune's share of the slot is spent")
+            report.append(entry)
+            log("tune " + json.dumps(entry))
+            continue
         try:
             m = copy.deepcopy(model)
             trainer = Trainer(m, mode, lambdas, fresh=[p for p, q in zip(m.parameters(), model.parameters()) if any(q is f for f in fresh)],
@@ -506,7 +511,7 @@ def main(argv=None) -> None:
     log(f"{crops.count[0]} photos ({crops.pixels / 1e6:.1f} Mpx) and {crops.count[1]} downscaled copies on the device; "
         f"synthesis {macs / 1e3:.1f}k MAC/px; {len(fresh)} tensors start fresh")
     if args.after:
-        while time.time() < deadline - 60:
+        while time.time() < min(deadline - 60, t_start + 240):  # at most 4 minutes: the other run may have failed
             if os.path.exists(args.after) and any(line.split("] ", 1)[-1].startswith("train ") for line in open(args.after)):
                 break
             time.sleep(1)
@@ -518,6 +523,7 @@ def main(argv=None) -> None:
     def batch():
         return crops(args.batch), torch.randint(0, len(lambdas), (args.batch,), generator=gen_level, device=dev)
 
+    args.tune_until = t_start + 0.35 * args.minutes * 60
     tune_batches = [batch() for _ in range(4)]
     trainer, report, step = self_tune(model, lambdas, fresh, args, tune_batches, dev, log)
     chosen = next(e for e in report if e["mode"] == trainer.mode)
