@@ -177,3 +177,28 @@ def test_reexport_keeps_the_tables_files_were_made_with(rate_model_path, tmp_pat
     meta_path.write_text(json.dumps(meta))
     export_lite(load_model(path), path)
     assert json.loads(meta_path.read_text())["entropy"] == meta["entropy"]
+
+
+def test_the_prior_s_logistic_never_overflows_and_keeps_the_tables(monkeypatch):
+    """The cumulative distribution's logistic without overflow (logits far below zero used to warn), and the same tables as the plain formula."""
+    import warnings
+
+    from cae_compress.entropy_models import factorized
+
+    x = np.concatenate([np.linspace(-1000, 1000, 20001), [-np.inf, np.inf, -745.2, 745.2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in exp would be a RuntimeWarning, hence an error here
+        s = factorized.sigmoid(x)
+    with np.errstate(over="ignore"):
+        plain = 1.0 / (1.0 + np.exp(-x))
+    assert np.all(np.isfinite(s)) and np.all((s >= 0) & (s <= 1)) and np.all(np.diff(s[:20001]) >= 0)
+    assert np.array_equal(s[x >= 0], plain[x >= 0])  # the same numbers where the plain formula never overflowed
+    assert np.allclose(s, plain, rtol=1e-15, atol=1e-300)  # below zero: to rounding, and tiny where exp(-x) overflowed to a plain 0
+    if "channel-context" not in zoo.shipped_models():
+        pytest.skip("no shipped channel-context model")
+    prior = zoo.load("channel-context", backend="tensorflow").cae.prior  # logits far below zero at the ends of its +-255 grid
+    stored = json.loads(str(ModelFiles(zoo.shipped_models()["channel-context"]).entropy()["z_tables"]))
+    assert factorized.integer_tables(prior) == stored
+    with np.errstate(over="ignore"):
+        monkeypatch.setattr(factorized, "sigmoid", lambda v: 1.0 / (1.0 + np.exp(-v)))
+        assert factorized.integer_tables(prior) == stored  # the tables of the plain formula: the golden files decode as before

@@ -95,7 +95,21 @@ def _cdf(prior: FactorizedPrior, points: np.ndarray) -> np.ndarray:
     """The cumulative distribution of every channel at ``points`` (float64, shape (C, n))."""
     v = np.broadcast_to(points.astype("float32"), (prior.channels, 1, len(points)))
     logits = np.asarray(prior.logits_cdf(ops.convert_to_tensor(np.ascontiguousarray(v))), np.float64)[:, 0, :]
-    return 1.0 / (1.0 + np.exp(-logits))
+    return sigmoid(logits)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function without overflow: ``1 / (1 + exp(-x))`` where ``x >= 0``, ``exp(x) / (1 + exp(x))`` below.
+
+    ``exp`` only ever sees values <= 0, so it never overflows (a logit far
+    below zero used to make ``exp(-x)`` infinite and warn); for ``x >= 0``
+    the numbers are those of the plain formula, bit for bit, and below zero
+    they agree to rounding, so the tables made from them do not change
+    (``tests/test_rate.py`` checks the shipped models' tables).
+    """
+    x = np.asarray(x, np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def integer_tables(prior: FactorizedPrior, precision: int = PRECISION) -> dict:
