@@ -153,15 +153,19 @@ def check_pixel_budget(header: fmt.Header, label: str, max_pixels: int = DEFAULT
         raise CaeError(f"{label}: declares {header.width}x{header.height} pixels, over the decode budget of {max_pixels} (raise it with --max-pixels)")
 
 
-def decode(model, data: bytes, label: str = "<input>", progress=None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode(model, data: bytes, label: str = "<input>", progress=None, max_pixels: int = DEFAULT_MAX_PIXELS, fast: bool = False) -> np.ndarray:
     """The uint8 image (H, W, C) of ``.cae`` bytes, checked against ``model``.
 
     A file declaring more than ``max_pixels`` pixels is refused before any work.
+    ``fast``: through the model's fast synthesis (the same symbols, checked
+    alike; a cheaper, slightly less faithful synthesis), where it has one
+    (``model.fast``); a model without one decodes in full.
     """
     header, record, streams = fmt.unpack_file(data, label)
     check_pixel_budget(header, label, max_pixels)
     check_model(header, model, label)
-    out = model.decompress(streams, record, header.height, header.width, label, progress)
+    options = {"fast": True} if fast and model.fast else {}
+    out = model.decompress(streams, record, header.height, header.width, label, progress, **options)
     return to_channels(out, header.channels) if header.channels != out.shape[-1] else out
 
 

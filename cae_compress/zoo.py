@@ -43,7 +43,7 @@ def lite_only(name: str) -> bool:
 
 
 # The default for `encode` when shipped: the best trade-off measured (see the README).
-PREFERRED_DEFAULTS = ("hyperprior", "rate-q4", "rate-q3", "rate-q5", "rate-q2", "rate-q1", "cifar10-128", "cifar10-64", "cifar10-256", "cifar10-32")
+PREFERRED_DEFAULTS = ("channel-context", "hyperprior", "rate-q4", "rate-q3", "rate-q5", "rate-q2", "rate-q1", "cifar10-128", "cifar10-64", "cifar10-256", "cifar10-32")
 RATE_PREFIX = "rate-q"  # shipped rate models are rate-q1 (smallest files) .. rate-qN (best quality)
 
 
@@ -113,7 +113,8 @@ def _load_path(path: Path, name: str, backend: str):
             raise CaeError(f"{path}: no LiteRT files beside it; run 'cae export --model-path {path}' or use --backend tensorflow")
         meta = files.meta()
         codec = registry.get(meta.get("arch", "")).codec_class()
-        return codec(litert.networks(files, codec.networks), meta, files.entropy(), backend="litert", **identity)
+        names = codec.networks + tuple(n for n in codec.optional_networks if files.tflite(n).is_file())
+        return codec(litert.networks(files, names), meta, files.entropy(), backend="litert", **identity)
     if not path.is_file():
         raise CaeError(f"{name}: shipped with its LiteRT files only (no {path.name}); --backend tensorflow, export and inspect are not available for it")
     require_tensorflow("--backend tensorflow" if backend == "tensorflow" else f"{path}: a model without LiteRT files")
@@ -124,7 +125,8 @@ def _load_path(path: Path, name: str, backend: str):
     cae = load_model(path)
     codec = registry.get(cae.arch).codec_class()
     meta, entropy = describe(cae, files)
-    model = codec(keras_nets.networks(cae, codec.networks), meta, entropy, backend="tensorflow", **identity)
+    names = codec.networks + tuple(n for n in codec.optional_networks if getattr(cae, n, None) is not None)
+    model = codec(keras_nets.networks(cae, names), meta, entropy, backend="tensorflow", **identity)
     model.cae = cae  # the Keras model itself, for export, inspection and --effort
     return model
 

@@ -9,7 +9,9 @@ header and checks it, and never looks inside:
   bytes, ``record`` what the decoder needs besides them (a few bytes in
   version 3; a :class:`~cae_compress.io.format.FloatRecord` in version 1;
   nothing in version 2);
-* ``decompress(streams, record, height, width, label, progress) -> pixels``.
+* ``decompress(streams, record, height, width, label, progress) -> pixels``;
+  a codec whose model has a cheaper synthesis of the same codes (``fast``
+  true) also takes ``fast=True`` there (``cae decode --fast``).
 
 A codec names the file version it writes (``version``) and those it reads
 (``reads``), the networks it runs (``networks``: ``NAME.<network>.tflite``
@@ -42,6 +44,8 @@ class Codec:
     version = 0  # the .cae version this codec writes
     reads: tuple[int, ...] = ()  # the versions it reads
     networks: tuple[str, ...] = ("encoder", "decoder")
+    optional_networks: tuple[str, ...] = ()  # networks loaded where the model has them (the hyperprior family's fast_decoder)
+    fast = False  # whether decompress(..., fast=True) runs a cheaper synthesis (cae decode --fast)
     entropy_coded = False  # integer codes range-coded under a learned entropy model (a rate curve in cae bench)
     qualities = False  # a continuous quality (-q 0-100, --bpp)
     max_effort = 1  # --effort above 1: encode-time refinement (needs the Keras model)

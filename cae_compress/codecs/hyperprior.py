@@ -138,6 +138,7 @@ class HyperpriorCodec(Codec):
     entropy_coded = True
     reads = (3,)
     networks = ("encoder", "hyper_encoder", "hyper_mean", "decoder")
+    optional_networks = ("fast_decoder",)  # a cheaper synthesis of the same codes, where the model has one (decompress(..., fast=True))
     qualities = True
     max_effort = len(EFFORT_STEPS)
     options = ("refine", "analysis")
@@ -151,15 +152,23 @@ class HyperpriorCodec(Codec):
             self.inverse_gain = np.asarray(entropy["inverse_gain"], np.float32)
             self.hyper = Tables(json.loads(str(entropy["z_tables"])))
             self.latent = MeanScale(nets["hyper_mean"], IntegerScaleNet.from_arrays(entropy), GaussianConditional.from_arrays(entropy))
+            self.fast_inverse_gain = np.asarray(entropy["fast_inverse_gain"], np.float32) if "fast_inverse_gain" in entropy else None
+            self.default_quality = int(meta.get("default_quality", DEFAULT_QUALITY))
         except (KeyError, ValueError, TypeError) as exc:
             raise CaeError(f"unreadable hyperprior parameters ({exc})") from None
+        if not 0 <= self.default_quality <= 100:
+            raise CaeError(f"{self.name}: default quality {self.default_quality} is out of range")
+
+    @property
+    def fast(self) -> bool:
+        """Whether this model has a fast synthesis here (``decompress(..., fast=True)``; ``cae decode --fast``)."""
+        return "fast_decoder" in self.nets and self.fast_inverse_gain is not None
 
     # ------------------------------------------------------------------ parts
     def gains(self, quality: float) -> tuple[np.ndarray, np.ndarray]:
         """The gain and inverse gain of ``quality``: the two nearest anchors' mixed in the log domain."""
         k, f = quality_position(quality, len(self.gain))
-        mix = lambda g: np.exp(g[k] * (1 - f) + g[k + 1] * f).astype(np.float32)  # noqa: E731
-        return mix(self.gain), mix(self.inverse_gain)
+        return _mix(self.gain, k, f), _mix(self.inverse_gain, k, f)
 
     def _analysis(self, x: np.ndarray, progress=None) -> np.ndarray:
         """Codes of the padded uint8 image ``x``, window by window (each window made float 0-1 only when it runs)."""
@@ -177,14 +186,17 @@ class HyperpriorCodec(Codec):
                     progress(1)
         return y
 
-    def _synthesis(self, y_rows, rows: int, cols: int, progress=None) -> np.ndarray:
-        """The image of ``rows`` x ``cols`` code positions; ``y_rows(a, b)`` gives the dequantized codes of rows a to b, asked in increasing order."""
+    def _synthesis(self, y_rows, rows: int, cols: int, progress=None, network: str = "decoder") -> np.ndarray:
+        """The image of ``rows`` x ``cols`` code positions; ``y_rows(a, b)`` gives the dequantized codes of rows a to b, asked in increasing order.
+
+        ``network``: the synthesis that runs (``decoder``, or ``fast_decoder``: the same windows, fewer channels).
+        """
         out = np.empty((rows * STRIDE, cols * STRIDE, 3), np.uint8)
         row_spans, col_spans = _windows(rows, cols)
         for r0, r1, rl, rh in row_spans:
             y = y_rows(rl, rh)
             for c0, c1, cl, ch in col_spans:
-                part = np.asarray(self.nets["decoder"](y[None, :, cl:ch]))[0]
+                part = np.asarray(self.nets[network](y[None, :, cl:ch]))[0]
                 part = part[(r0 - rl) * STRIDE : (r1 - rl) * STRIDE, (c0 - cl) * STRIDE : (c1 - cl) * STRIDE]
                 out[r0 * STRIDE : r1 * STRIDE, c0 * STRIDE : c1 * STRIDE] = np.clip(np.rint(part * 255.0), 0, 255).astype(np.uint8)
                 if progress is not None:
@@ -222,7 +234,7 @@ class HyperpriorCodec(Codec):
         z, quality) -> (y, z)``, if given, changes the codes before they are
         rounded and coded (``cae encode --effort``).
         """
-        quality = DEFAULT_QUALITY if quality is None else quality
+        quality = self.default_quality if quality is None else quality
         a = analysis if analysis is not None else self.analyse(pixels, progress)
         gain, _ = self.gains(quality)
         y = a.y * gain if analysis is not None else np.multiply(a.y, gain, out=a.y)  # an analysis of its own is gained in place
@@ -253,8 +265,16 @@ class HyperpriorCodec(Codec):
             return {"quality": quality, "symbols_crc32": f"{crc:08x}", "band_rows": "whole image (release 0.2.0)"}
         return {}
 
-    def decompress(self, streams, record, height, width, label="<input>", progress=None):
-        """The (height, width, 3) uint8 image of the streams and record made by :meth:`compress` (or by release 0.2.0)."""
+    def decompress(self, streams, record, height, width, label="<input>", progress=None, fast: bool = False):
+        """The (height, width, 3) uint8 image of the streams and record made by :meth:`compress` (or by release 0.2.0).
+
+        ``fast``: through the model's fast synthesis (:attr:`fast` says whether
+        it has one): the same symbols, decoded and checked against the
+        record's CRC-32 as always; only the synthesis that turns them into
+        pixels is cheaper (and the image a little less faithful).
+        """
+        if fast and not self.fast:
+            raise CaeError(f"{label}: model '{self.name}' has no fast synthesis here")
         if len(streams) != 2 or len(record) not in (RECORD.size, WHOLE_RECORD.size):
             raise CaeError(f"{label}: a hyperprior file holds 2 streams and a {RECORD.size}-byte record")
         ph, pw = padded_shape(height, width)
@@ -269,12 +289,19 @@ class HyperpriorCodec(Codec):
             raise CaeError(f"{label}: quality {quality} is out of range")
         z_symbols = decode_symbols(streams[0], zh * zw, self.hyper, label).reshape(zh, zw, -1)
         _, inverse = self.gains(quality)
+        if fast:
+            inverse = _mix(self.fast_inverse_gain, *quality_position(quality, len(self.fast_inverse_gain)))
         rows = _BandRows(self, _decoder(streams[1], label), z_symbols, band, inverse, label)
-        image = self._synthesis(rows, ph // STRIDE, pw // STRIDE, progress)
+        image = self._synthesis(rows, ph // STRIDE, pw // STRIDE, progress, "fast_decoder" if fast else "decoder")
         rows.finish()
         if rows.crc != crc:
             raise CaeError(f"{label}: decoded symbols fail their checksum (corrupt file, or a decoder that differs from the encoder)")
         return image[:height, :width]
+
+
+def _mix(gains: np.ndarray, k: int, f: float) -> np.ndarray:
+    """The gains of anchors ``k`` and ``k + 1`` (logs, one row per anchor), mixed by ``f`` in the log domain."""
+    return np.exp(gains[k] * (1 - f) + gains[k + 1] * f).astype(np.float32)
 
 
 def _decoder(data: bytes, label: str):

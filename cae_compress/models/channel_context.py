@@ -120,10 +120,10 @@ class ChannelContextCAE(HyperpriorCAE):
         return super().from_config(config)
 
 
-def build_channel_context_model(n: int = N, m: int = M, s: int = S, slices: int = SLICES, lambdas=LAMBDAS, synthesis=None) -> ChannelContextCAE:
+def build_channel_context_model(n: int = N, m: int = M, s: int = S, slices: int = SLICES, lambdas=LAMBDAS, synthesis=None, fast=None) -> ChannelContextCAE:
     """An untrained ``channel-context`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width, rate anchors ``lambdas``,
-    ``synthesis`` the synthesis' hidden widths as in ``build_hyperprior_model``)."""
-    return build_hyperprior_model(n, m, s, ChannelContextCAE, synthesis, slices=slices, lambdas=tuple(lambdas), name="channel_context")
+    ``synthesis`` the synthesis' hidden widths and ``fast`` those of a cheaper second synthesis, as in ``build_hyperprior_model``)."""
+    return build_hyperprior_model(n, m, s, ChannelContextCAE, synthesis, fast, slices=slices, lambdas=tuple(lambdas), name="channel_context")
 
 
 def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> ChannelContextCAE:
@@ -152,8 +152,9 @@ def warm_start(model: ChannelContextCAE, hyperprior: HyperpriorCAE) -> None:
         last.set_weights([kernel[..., a:b], bias[a:b]])
 
 
-def load_torch_export(model: ChannelContextCAE, folder) -> None:
-    """Load what ``tools/gpu_train_channel_context.py`` wrote: the hyperprior's ``.npz`` files and ``context.npz``."""
+def load_torch_export(model: ChannelContextCAE, folder, others: int = 0) -> None:
+    """Load what ``tools/gpu_train_channel_context.py`` wrote: the hyperprior's ``.npz`` files and ``context.npz``
+    (``others``: weights of ``model`` loaded from elsewhere, as in the hyperprior's)."""
     from pathlib import Path
 
     from cae_compress.models.hyperprior import load_torch_export as load_hyperprior
@@ -167,18 +168,22 @@ def load_torch_export(model: ChannelContextCAE, folder) -> None:
                     layer.kernel.assign(f[f"{name}_{i}_{j}/kernel"])
                     layer.bias.assign(f[f"{name}_{i}_{j}/bias"])
                     seen += 2
-    load_hyperprior(model, folder, others=seen)
+    load_hyperprior(model, folder, others=seen + others)
 
 
-def from_torch_export(folder) -> ChannelContextCAE:
+def from_torch_export(folder, fast=None) -> ChannelContextCAE:
     """The Keras model of a ``tools/gpu_train_channel_context.py`` run (or of ``tools/gpu_train_synthesis.py`` on one):
-    built with the run's rate anchors and synthesis widths, its weights loaded."""
+    built with the run's rate anchors and synthesis widths, its weights loaded; ``fast``: a folder holding a cheaper
+    synthesis of the same codes (``tools/gpu_train_synthesis.py``'s ``synthesis.npz``), loaded as the model's ``fast_decoder``."""
     from pathlib import Path
 
-    from cae_compress.models.hyperprior import synthesis_widths
+    from cae_compress.models.hyperprior import load_fast_synthesis, synthesis_widths
 
     with np.load(Path(folder) / "context.npz") as f:
         lambdas = tuple(float(v) for v in f["lambdas"]) if "lambdas" in f.files else LAMBDAS
-    model = build_channel_context_model(lambdas=lambdas, synthesis=synthesis_widths(folder))
-    load_torch_export(model, folder)
+    model = build_channel_context_model(lambdas=lambdas, synthesis=synthesis_widths(folder), fast=synthesis_widths(fast) if fast else None)
+    others = len(model.fast_decoder.weights) + 1 if fast else 0  # the fast synthesis and its inverse gains
+    load_torch_export(model, folder, others)
+    if fast:
+        load_fast_synthesis(model, fast)
     return model

@@ -195,6 +195,8 @@ def hyperprior_params(cae) -> dict:
         "z_tables": np.array(json.dumps(integer_tables(cae.prior))),
     }
     params.update(cae.context_params())  # a context model's integer parts
+    if getattr(cae, "fast_decoder", None) is not None:  # the fast synthesis' own inverse gains
+        params["fast_inverse_gain"] = np.asarray(cae.fast_inverse_gain, np.float32)
     return params
 
 
@@ -212,6 +214,8 @@ def describe(cae, files: ModelFiles) -> tuple[dict, object]:
         "value_range": list(cae.value_range),
         "fingerprint": fingerprint(cae).hex(),
     }
+    if hasattr(cae, "default_quality"):  # a model with a continuous quality: the one cae encode uses without -q
+        meta["default_quality"] = cae.default_quality
     exported = _existing(files, meta["fingerprint"])
     if isinstance(cae, HyperpriorCAE):
         path = files.npz(PARAMS)
@@ -236,7 +240,8 @@ def export_lite(cae, keras_path: str | Path) -> list[Path]:
     meta, entropy = describe(cae, files)
     int8_head = getattr(cae, "int8_head", {})
     written, parts = [], {}
-    for name in registry.get(cae.arch).codec_class().networks:
+    codec = registry.get(cae.arch).codec_class()
+    for name in codec.networks + tuple(n for n in codec.optional_networks if getattr(cae, n, None) is not None):
         sub, path = getattr(cae, name), files.tflite(name)
         if name in int8_head:
             head, tail = _split(sub, int8_head[name])

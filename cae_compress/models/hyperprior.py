@@ -37,7 +37,7 @@ from cae_compress._tf import tf
 import keras
 from keras import layers, ops
 
-from cae_compress.codecs.hyperprior import STRIDE  # the geometry, shared with the TensorFlow-free codec
+from cae_compress.codecs.hyperprior import DEFAULT_QUALITY, STRIDE, quality_position  # shared with the TensorFlow-free codec
 from cae_compress.entropy_models.factorized import FactorizedPrior
 from cae_compress.entropy_models.gaussian import GaussianConditional
 from cae_compress.errors import CaeError
@@ -60,7 +60,7 @@ def _analysis(n, m):
     return keras.Model(inp, y, name="encoder")
 
 
-def _synthesis(widths, m):
+def _synthesis(widths, m, name="decoder"):
     """The mirror of the analysis; ``widths``: the channels of its three hidden stages (``(N, N, N)``; fewer decode faster)."""
     inp = keras.Input((None, None, m), name="code")
     x = inp
@@ -68,7 +68,7 @@ def _synthesis(widths, m):
         x = layers.Conv2DTranspose(width, 5, strides=2, padding="same", name=f"deconv_{i}")(x)
         x = GDN(inverse=True, name=f"igdn_{i}")(x)
     out = layers.Conv2DTranspose(3, 5, strides=2, padding="same", name="deconv_3")(x)
-    return keras.Model(inp, out, name="decoder")
+    return keras.Model(inp, out, name=name)
 
 
 def _hyper_analysis(n, m):
@@ -93,6 +93,17 @@ def _hyper_branch(n, width, m, kind):
     return keras.Model(inp, out, name=f"hyper_{kind}")
 
 
+def _log_lambda(lambdas, quality: float) -> float:
+    """The log lambda of ``quality``: the neighbouring anchors' mixed as the gains are (``codecs.hyperprior.quality_position``)."""
+    k, f = quality_position(quality, len(lambdas))
+    return float(np.log(lambdas[k]) * (1 - f) + np.log(lambdas[k + 1]) * f)
+
+
+def _quality_of(lambdas, log_lambda: float) -> int:
+    """The integer quality whose log lambda is nearest ``log_lambda``."""
+    return int(np.argmin([abs(_log_lambda(lambdas, q) - log_lambda) for q in range(101)]))
+
+
 def _ste_round(x):
     return x + ops.stop_gradient(ops.round(x) - x)
 
@@ -104,7 +115,7 @@ class HyperpriorCAE(RateDistortionCAE):
     EXAMPLE_SIDE = 64  # one hyper-code position
 
     def __init__(self, encoder, decoder, hyper_encoder=None, hyper_mean=None, hyper_scale=None, prior=None,
-                 arch="hyperprior", lambdas=LAMBDAS, **kwargs):
+                 arch="hyperprior", lambdas=LAMBDAS, fast_decoder=None, **kwargs):
         kwargs.setdefault("value_range", (0.0, 1.0))
         super().__init__(encoder, decoder, arch=arch, **kwargs)
         m = int(encoder.output_shape[-1])
@@ -117,6 +128,11 @@ class HyperpriorCAE(RateDistortionCAE):
         k = len(self.lambdas)
         self.gain = self.add_weight(name="gain", shape=(k, m), initializer="zeros")  # log of the per-channel gains
         self.inverse_gain = self.add_weight(name="inverse_gain", shape=(k, m), initializer="zeros")
+        # a cheaper synthesis for the same codes (`cae decode --fast`), with its own inverse gains; never trained here
+        self.fast_decoder = fast_decoder
+        if fast_decoder is not None:
+            fast_decoder.trainable = False
+            self.fast_inverse_gain = self.add_weight(name="fast_inverse_gain", shape=(k, m), initializer="zeros", trainable=False)
 
     # ----------------------------------------------------------------- shapes
     @property
@@ -127,6 +143,20 @@ class HyperpriorCAE(RateDistortionCAE):
     @property
     def code_shape(self):
         return (1, 1, int(self.encoder.output_shape[-1]))
+
+    @property
+    def default_quality(self) -> int:
+        """The quality ``cae encode`` uses without ``-q``: the one whose rate trade-off is nearest the hyperprior's at its default.
+
+        Quality 0-100 spreads over the rate anchors (log lambda mixed between
+        neighbours as the gains are), so a model with more anchors reaches
+        higher rates at quality 100 and its quality 50 is a larger file.
+        The default is the integer quality whose log lambda is nearest that
+        of the shipped hyperprior's quality 50 (between 0.0067 and 0.013): the
+        default file size stays where it was.  The hyperprior: 50; with
+        three anchors above it (``channel-context``): 31.
+        """
+        return _quality_of(self.lambdas, _log_lambda(LAMBDAS, DEFAULT_QUALITY))
 
     # --------------------------------------------------------------- training
     def _levels(self, batch):
@@ -200,30 +230,51 @@ class HyperpriorCAE(RateDistortionCAE):
         return {
             **super().get_config(), "hyper_encoder": ser(self.hyper_encoder), "hyper_mean": ser(self.hyper_mean),
             "hyper_scale": ser(self.hyper_scale), "prior": ser(self.prior), "lambdas": list(self.lambdas),
+            **({"fast_decoder": ser(self.fast_decoder)} if self.fast_decoder is not None else {}),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("hyper_encoder", "hyper_mean", "hyper_scale", "prior"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
+        for key in ("hyper_encoder", "hyper_mean", "hyper_scale", "prior", "fast_decoder"):
+            if key in config:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return super().from_config(config)
 
 
-def build_hyperprior_model(n: int = N, m: int = M, s: int = S, model_class=None, synthesis=None, **kwargs) -> HyperpriorCAE:
+def build_hyperprior_model(n: int = N, m: int = M, s: int = S, model_class=None, synthesis=None, fast=None, **kwargs) -> HyperpriorCAE:
     """An untrained ``hyperprior`` model (``n`` transform width, ``m`` code channels, ``s`` scale-branch width).
 
     ``synthesis``: the widths of the synthesis' three hidden stages (default
-    ``n`` each; a cheaper synthesis is narrower).  ``model_class`` (default
+    ``n`` each; a cheaper synthesis is narrower); ``fast``: the widths of a
+    second, cheaper synthesis of the same codes beside it (``fast_decoder``,
+    for ``cae decode --fast``), or None.  ``model_class`` (default
     :class:`HyperpriorCAE`) and ``kwargs``: a model built on the same
     networks (the channel-context model).
     """
     kwargs.setdefault("name", "hyperprior")
     widths = tuple(synthesis) if synthesis else (n, n, n)
+    if fast:
+        kwargs["fast_decoder"] = _synthesis(tuple(fast), m, "fast_decoder")
     model = (model_class or HyperpriorCAE)(_analysis(n, m), _synthesis(widths, m), _hyper_analysis(n, m), _hyper_branch(n, m, m, "mean"),
                                            _hyper_branch(n, s, m, "scale"), **kwargs)
     model(np.zeros((1, 64, 64, 3), "float32"))
     return model
+
+
+def load_fast_synthesis(model: HyperpriorCAE, folder: str | Path) -> None:
+    """Load a narrower synthesis for the same codes (``tools/gpu_train_synthesis.py``'s ``synthesis.npz`` in ``folder``) into ``model.fast_decoder``.
+
+    ``model`` is built with that synthesis' widths (``build_hyperprior_model(fast=...)``); the inverse gains in the file are the fast synthesis' own.
+    """
+    with np.load(Path(folder) / "synthesis.npz") as f:
+        arrays = {k: f[k].astype(np.float32) for k in f.files}
+    for key, value in arrays.items():
+        if key == "inverse_gain":
+            model.fast_inverse_gain.assign(value)
+        else:
+            layer_name, what = key.rsplit("/", 1)
+            getattr(model.fast_decoder.get_layer(layer_name), what).assign(value)
 
 
 def widths_from_flags(input_shape, code_length, filters, arch: str = "hyperprior") -> tuple[int, int, int]:
