@@ -182,17 +182,27 @@ def model_for_file(header: fmt.Header, label: str, backend: str = "auto", fixed=
     return _cached(header.model_name, backend)[0]
 
 
-def decode_data(data: bytes, label: str = "<input>", max_pixels: int | None = None, backend: str = "auto", model=None):
+def decode_data(data: bytes, label: str = "<input>", max_pixels: int | None = None, backend: str = "auto", model=None, fast: bool = False,
+                on_full=None):
     """The uint8 pixels (H, W, C) of ``.cae`` bytes, by the model the file names (or ``model``), refused over ``max_pixels``.
 
-    What ``cae decode`` and :func:`decompress` both do with a file.
+    What ``cae decode``, :func:`decompress` and the Pillow plugin do with a
+    file.  ``fast``: through the model's fast synthesis where it has one
+    (the same symbols and checks, a cheaper synthesis); where it has none
+    the file decodes in full and ``on_full(message)``, if given, is told.
     """
     budget = max_pixels or DEFAULT_MAX_PIXELS
     header = fmt.parse_header(data, label)
     codec.check_pixel_budget(header, label, budget)  # before the model is even loaded
     runtime = model_for_file(header, label, backend, model)
+    if fast and not runtime.fast and on_full is not None:
+        on_full(no_fast_synthesis(runtime))
     with _lock_of(runtime):
-        return codec.decode(runtime, data, label, max_pixels=budget)
+        return codec.decode(runtime, data, label, max_pixels=budget, fast=fast)
+
+
+def no_fast_synthesis(runtime) -> str:
+    return f"model '{runtime.name}' has no fast synthesis here; decoded with its full synthesis"
 
 
 def _check_target(job: files.Job, force: bool) -> None:
@@ -213,20 +223,29 @@ def decode_files(
     backend: str = "auto",
     max_pixels: int | None = None,
     recursive: bool = False,
+    fast: bool = False,
 ) -> int:
     """Decode ``.cae`` files (or ``-``) to images; the output format follows the output's suffix (PNG by default).
 
     Files declaring more than ``max_pixels`` (default: Pillow's bomb limit, about 179 MP) are refused.
+    ``fast``: through each model's fast synthesis where it has one (a
+    warning on stderr, once per model, where it has none: decoded in full).
     """
     jobs = files.plan(inputs, output, ".png", recursive)
     fixed = zoo.load(model, model_path, backend) if (model or model_path) else None
+    warned: set[str] = set()
+
+    def full(message: str) -> None:
+        if message not in warned:
+            warned.add(message)
+            print(f"cae: warning: {message}", file=sys.stderr)
 
     def work(job: files.Job) -> None:
         label = "<stdin>" if job.source == files.STDIO else job.source
         data = files.read_input(job.source)
         fmt.parse_header(data, label)
         _check_target(job, force)
-        pixels = decode_data(data, label, max_pixels, backend, fixed)
+        pixels = decode_data(data, label, max_pixels, backend, fixed, fast, full)
         fmt_name = "PNG" if job.target == files.STDIO else format_for_path(job.target)
         try:
             out = image_bytes(pixels, fmt_name, **({"compress_level": PNG_LEVEL} if fmt_name == "PNG" else {}))
@@ -268,7 +287,7 @@ def select_models(dataset: str, models: str | None, code_lengths: str | None, mo
     if not names and not chosen:  # the data set's dense-code family; on photos (or without a family) the photo models
         names = zoo.family(prefix) if dataset in ("cifar10", "mnist") else []
         if not names and dataset != "mnist":
-            names = [n for n in ("hyperprior",) if n in zoo.shipped_models()] + zoo.rate_models()
+            names = [n for n in ("channel-context", "hyperprior") if n in zoo.shipped_models()] + zoo.rate_models()
     return chosen + [zoo.load(n, backend=backend) for n in names]
 
 
@@ -309,6 +328,8 @@ def file_info(path: str) -> dict:
     }
     if header.version == 1 and not described:
         info.update(dtype=header.dtype, compression=header.compression)
+    if available:
+        info["fast_synthesis"] = model.fast
     return info
 
 
@@ -321,6 +342,8 @@ def format_info(info: dict) -> str:
     ]
     if "quality" in info:
         lines.append(f"  quality:   {info['quality']}")
+    if "fast_synthesis" in info:
+        lines.append(f"  fast:      {'yes: a cheaper synthesis here (cae decode --fast)' if info['fast_synthesis'] else 'no fast synthesis here (--fast decodes in full)'}")
     if "dtype" in info:
         lines.append(f"  codes:     {info['dtype']}, payload compression {info['compression']}")
     lines.append(f"  streams:   {' + '.join(str(n) for n in info['streams'])} bytes" + (f", record {info['record_bytes']} bytes" if info["record_bytes"] else ""))
@@ -434,15 +457,18 @@ def compress(image, quality: int | None = None, *, bpp: float | None = None, eff
     return data
 
 
-def decompress(data: bytes, *, model=None, max_pixels: int | None = None) -> np.ndarray:
+def decompress(data: bytes, *, model=None, max_pixels: int | None = None, fast: bool = False) -> np.ndarray:
     """The (H, W, C) uint8 pixels of ``.cae`` bytes (C is 1 or 3), like ``cae decode``.
 
     The file names its model; ``model`` (a name, a path or a loaded model)
     decodes a file of a model that is not shipped.  Files declaring more than
     ``max_pixels`` (default Pillow's bomb limit, about 179 MP) are refused
-    before any work.
+    before any work.  ``fast``: through the model's cheaper synthesis, like
+    ``cae decode --fast`` (previews, thumbnails, browsing): the same symbols,
+    checked alike, slightly less faithful pixels; a model without one decodes
+    in full, with a warning.
     """
     fixed = resolve_model(model)[0] if model is not None else None
-    return decode_data(bytes(data), "<bytes>", max_pixels, model=fixed)
+    return decode_data(bytes(data), "<bytes>", max_pixels, model=fixed, fast=fast, on_full=lambda m: warnings.warn(m, stacklevel=3))
 
 

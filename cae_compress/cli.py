@@ -138,7 +138,7 @@ def encode(
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Dense-code models: how codes are stored, float32, float16 or uint8 (quantized with a scale and offset) [default: uint8]."),
     compression: Optional[str] = typer.Option(None, "--compression", help="Dense-code models: payload compression, auto (the smaller of none and lzma), none, zlib or lzma [default: auto]."),
-    quality: Optional[int] = typer.Option(None, "--quality", "-q", help="0-100, higher is better (default 50, about 0.5 bpp on photos); the hyperprior model."),
+    quality: Optional[int] = typer.Option(None, "--quality", "-q", help="0-100, higher is better [default: the model's: 31 for channel-context, 50 for hyperprior, both about 0.5 bpp on photos]; models with a continuous quality."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the highest quality whose file fits in this many bits per pixel."),
     code_length: Optional[int] = typer.Option(None, "--code-length", "-c", help="Pick the shipped dense-code model cifar10-N (fixed-length float codes, for small images and for learning; see 'cae models')."),
     effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; the README's table gives sizes and times). 1 is a plain encode. The hyperprior model."),
@@ -171,11 +171,12 @@ def decode(
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse files that declare more pixels than this, before any work (Pillow's limit)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every .cae file under it; -o FOLDER mirrors its tree; a summary line at the end."),
+    fast: bool = typer.Option(False, "--fast", help="Decode through the model's cheaper synthesis (faster, slightly softer: for previews, thumbnails, browsing): the same symbols, checked alike. A model without one (see 'cae info') decodes in full, with a warning."),
 ):
     """Decode .cae files back to images."""
     from cae_compress.api import decode_files
 
-    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels, recursive=recursive))
+    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels, recursive=recursive, fast=fast))
 
 
 @app.command()
@@ -184,7 +185,7 @@ def info(
     inputs: List[str] = typer.Argument(..., metavar="FILE.cae...", help=".cae files ('-' reads stdin)."),
     as_json: bool = typer.Option(False, "--json", help="JSON records instead of text."),
 ):
-    """Show what .cae files hold, without decoding them: version, model, size, quality, streams, checksums."""
+    """Show what .cae files hold, without decoding them: version, model, size, quality, whether the model has a fast synthesis here, streams, checksums."""
     from cae_compress.api import info_files
 
     raise typer.Exit(info_files(inputs, as_json))
@@ -227,6 +228,7 @@ def bench(
     effort: str = typer.Option("1", "--effort", help="Encode effort(s) of models with a continuous quality, comma-separated, e.g. 1,5,9: one curve each, with its BD-rate against effort 1."),
     qualities: Optional[str] = typer.Option(None, "--qualities", help="Qualities (0-100) of the curve of a model with a continuous quality, comma-separated [default: ten from 0 to 100]."),
     compare: Optional[List[str]] = typer.Option(None, "--compare", help="A result file of that shape (e.g. CompressAI's results/image/kodak/*.json, or an earlier --results-dir file): its curve in the table (BD-rate), the JSON and the plot. Repeatable."),
+    fast: bool = typer.Option(False, "--fast", help="Also decode the files of each model with a fast synthesis through it (cae decode --fast): a curve cae-NAME-fast of the same files, with its BD-rate against the full synthesis."),
 ):
     """Measure MSE, PSNR, SSIM, MS-SSIM, bpp, ratio and speed of models, beside JPEG, WebP, AVIF, JPEG XL and PCA.
 
@@ -235,7 +237,9 @@ def bench(
     hyperprior model's curve and the rate models.
 
     With rate models, the classic codecs also run at fixed qualities, and the BD-rate of
-    each cae curve against them (0.2-1.0 bpp) is reported.
+    each cae curve against them (0.2-1.0 and 1.0-2.0 bpp) is reported, and of each
+    model against every other. Each model is its own curve, named after it (cae-NAME;
+    the path's stem where two names clash).
     """
     from cae_compress.evaluation import bench as bench_lib
     from cae_compress.api import int_list, select_models
@@ -250,7 +254,7 @@ def bench(
     if efforts != (1,):
         require_tensorflow(f"--effort {effort}")
     quals = int_list(qualities, "--qualities") if qualities else bench_lib.HYPER_QUALITIES
-    rows = bench_lib.run_bench(runtimes, dataset, dtype, limit, chosen, efforts=efforts, qualities=quals)
+    rows = bench_lib.run_bench(runtimes, dataset, dtype, limit, chosen, efforts=efforts, qualities=quals, fast=fast)
     if as_json:
         import json
 

@@ -17,6 +17,14 @@ are decoded by ``load()``, through the same decode path as ``cae decode``
 a ``.cae`` (or whose header is cut short) is left to Pillow's other
 plugins; Pillow's own ``Image.MAX_IMAGE_PIXELS`` guards the size, and this
 package never changes it.
+
+``Image.draft`` (Pillow's own convention for a cheaper decode, which
+``Image.thumbnail`` calls) picks the model's fast synthesis, as ``cae decode
+--fast`` does: the same symbols, checked alike, a cheaper synthesis at the
+full size.  After ``load()``, ``im.info["synthesis"]`` says which ran
+(``"fast"`` or ``"full"``; full where the model has no fast synthesis).
+
+>>> im = Image.open("photo.cae"); im.thumbnail((256, 256))   # decoded through the fast synthesis
 """
 
 from __future__ import annotations
@@ -52,16 +60,31 @@ class CaeImageFile(ImageFile.ImageFile):
         self.info["model"] = header.model_name
         self.info["version"] = header.version
         self.tile = []  # decoded whole by load(), not tile by tile
+        self._fast = False
+
+    def draft(self, mode, size):
+        """Ask for a cheaper decode (before ``load()``): the model's fast synthesis, at the full size and mode.
+
+        Returns ``(mode, box)`` as Pillow's JPEG plugin does when it changes
+        something (here the box is the whole image: the size does not
+        change), None once loaded or when asked already.
+        """
+        if self._im is not None or self._fast:
+            return None
+        self._fast = True
+        return self.mode, (0, 0, self.size[0], self.size[1])
 
     def load(self):
         if self._im is None:
             self.fp.seek(0)
             data = self.fp.read()
             w, h = self.size
+            full = []
             try:  # admitted by Image.open's size check already: decode up to that size
-                pixels = api.decode_data(data, str(self.filename or "<image>"), max_pixels=max(w * h, 1))
+                pixels = api.decode_data(data, str(self.filename or "<image>"), max_pixels=max(w * h, 1), fast=self._fast, on_full=full.append)
             except CaeError as exc:
                 raise OSError(exc.message) from None
+            self.info["synthesis"] = "fast" if self._fast and not full else "full"
             self.load_prepare()
             self.frombytes(pixels.tobytes())
             if self._exclusive_fp:
