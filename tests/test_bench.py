@@ -216,3 +216,40 @@ def test_bd_rates_over_the_field_range_and_the_top_of_the_range():
     assert summary["cae-short_bd_rate_vs_webp"] == pytest.approx(-10.0, abs=1.0) and summary["cae-short_bd_rate_vs_webp_1-2bpp"] is None
     table = format_table(webp + wide + short)
     assert "BD-rate of cae-wide vs WEBP over 1.0-2.0 bpp: -10.0%" in table and "cae-short vs WEBP over 1.0-2.0 bpp: n/a" in table
+
+
+def test_two_models_of_one_architecture_are_two_codecs(tmp_path):
+    """Two channel-context models (the shipped one, from two folders): two curves, two result files, BD-rates of each against the other."""
+    from cae_compress import zoo
+    from cae_compress.evaluation.bench import bench_labels, result_files
+
+    if "channel-context" not in zoo.shipped_models():
+        pytest.skip("no shipped channel-context model")
+    shipped = zoo.shipped_models()["channel-context"].parent
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        for f in shipped.glob("channel-context.*"):
+            (tmp_path / folder / f.name).symlink_to(f)
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, img in enumerate(smooth_images(2, 64, seed=4)):
+        Image.fromarray(img).save(images / f"{i}.png")
+    paths = [str(tmp_path / f / "channel-context.keras") for f in ("a", "b")]
+    r = runner.invoke(app, ["bench", "-d", str(images), *sum((["--model-path", p] for p in paths), []), "--qualities", "0,40,100",
+                            "--baselines", "webp", "--fast", "--json", "--results-dir", str(tmp_path / "results")])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    curves = {c["name"]: c["results"] for c in report["codecs"]}
+    ours = ["cae-a-channel-context", "cae-b-channel-context"]
+    assert set(ours + [f"{c}-fast" for c in ours]) <= set(curves)
+    for name in ours:
+        assert curves[name]["name"] == [f"{name[4:]} q{q}" for q in (0, 40, 100)]  # three points each, not six in one curve
+        assert curves[f"{name}-fast"]["bpp"] == curves[name]["bpp"]  # the same files, decoded through the fast synthesis
+        assert curves[f"{name}-fast"]["psnr-rgb"] != curves[name]["psnr-rgb"]
+    assert report["cae-a-channel-context_bd_rate_vs_cae-b-channel-context"] == pytest.approx(0.0, abs=1e-9)  # the same weights
+    assert report["cae-b-channel-context_bd_rate_vs_cae-a-channel-context"] == pytest.approx(0.0, abs=1e-9)
+    assert report["cae-a-channel-context-fast_bd_rate_vs_full"] > 0  # the cheaper synthesis costs bits at equal PSNR
+    assert {p.stem for p in (tmp_path / "results").glob("*.json")} >= set(ours)
+    models = [zoo.load(model_path=p) for p in paths] + [zoo.load("channel-context")]
+    assert bench_labels(models) == ["a-channel-context", "b-channel-context", "pretrained-channel-context"]
+    assert bench_labels(models[:1] + [zoo.load("hyperprior")]) == ["channel-context", "hyperprior"]

@@ -11,7 +11,14 @@ When entropy-coded models are benched, the classic codecs also run at a
 fixed ladder of quality settings (:data:`CURVE_QUALITIES`), so their own
 rate-distortion curves are measured in the same run, and the Bjøntegaard
 delta rate of each cae curve against each of theirs over 0.2-1.0 bpp is
-reported (:func:`rate_summary`; negative means fewer bits for the same PSNR).
+reported (:func:`rate_summary`; negative means fewer bits for the same PSNR),
+and of each model's curve against every other model's.
+
+Every model is its own codec, named after the model (``cae-<name>``; the
+path's stem, then a number, where two models' names clash), with its own
+curve, BD-rates and result file.  ``fast=True`` also decodes each file of a
+model with a fast synthesis through it: a curve ``cae-<name>-fast`` of the
+same files, with its BD-rate against the full synthesis.
 
 Reported per codec: MSE (0-255), PSNR (dB, mean of per-image PSNR), SSIM
 (mean), bits per pixel and compression ratio (raw W*H*C bytes over the real
@@ -99,11 +106,50 @@ def _measure(images: list[np.ndarray], encode, decode, progress=None) -> tuple[l
 HYPER_QUALITIES = (0, 10, 20, 30, 40, 50, 60, 70, 85, 100)  # the hyperprior's curve
 
 
-def bench_quality(model, images: list[np.ndarray], quality: int, effort: int = 1) -> tuple[Row, list[int]]:
-    """A model with a continuous quality (codec ``cae-<arch>``, ``cae-<arch>-e<effort>`` above effort 1) at one quality: a point of its curve."""
-    sizes, outputs, enc, dec = _measure(images, lambda i, img: codec.encode(model, img, quality=quality, effort=effort), lambda data, img: codec.decode(model, data))
-    name, curve = (f"{model.name} q{quality}", f"cae-{model.arch}") if effort == 1 else (f"{model.name} e{effort} q{quality}", f"cae-{model.arch}-e{effort}")
-    return _summarize(curve, name, None, images, sizes, outputs, enc, dec), sizes
+def bench_labels(models: list) -> list[str]:
+    """The name each benched model goes by (its codec is ``cae-<label>``), so that no two models share a curve.
+
+    Its own name; where two clash, the stem of its weights file; where those
+    clash too, the folder above it and the stem (``a-model``); then a number.
+    """
+    def relabel(labels, how):
+        return [how(Path(m.keras_path)) if labels.count(label) > 1 and m.keras_path is not None else label for m, label in zip(models, labels)]
+
+    labels = relabel([m.name for m in models], lambda p: p.stem)
+    labels = relabel(labels, lambda p: f"{p.parent.name}-{p.stem}")
+    seen: dict[str, int] = {}
+    for i, label in enumerate(list(labels)):
+        if labels.count(label) > 1:
+            seen[label] = seen.get(label, 0) + 1
+            labels[i] = f"{label}-{seen[label]}"
+    return labels
+
+
+def bench_quality(model, images: list[np.ndarray], quality: int, effort: int = 1, label: str | None = None, fast: bool = False) -> tuple[list[Row], list[int]]:
+    """A model with a continuous quality at one quality: a point of its curve (codec ``cae-<label>``, ``cae-<label>-e<effort>`` above effort 1).
+
+    ``fast`` (a model with a fast synthesis): the same files decoded through
+    it too, a point of the curve ``cae-<label>-fast`` (same bytes and encode
+    time, its own pixels and decode time).
+    """
+    label = label or model.name
+    files: list[bytes] = []
+
+    def encode(i, img):
+        files.append(codec.encode(model, img, quality=quality, effort=effort))
+        return files[-1]
+
+    sizes, outputs, enc, dec = _measure(images, encode, lambda data, img: codec.decode(model, data))
+    name, curve = (f"{label} q{quality}", f"cae-{label}") if effort == 1 else (f"{label} e{effort} q{quality}", f"cae-{label}-e{effort}")
+    rows = [_summarize(curve, name, None, images, sizes, outputs, enc, dec)]
+    if fast and model.fast:
+        fast_outputs, fast_dec = [], 0.0
+        for data in files:
+            t0 = time.perf_counter()
+            fast_outputs.append(codec.decode(model, data, fast=True))
+            fast_dec += time.perf_counter() - t0
+        rows.append(_summarize(f"{curve}-fast", f"{label} fast {name.split(' ', 1)[1]}", None, images, sizes, fast_outputs, enc, fast_dec))
+    return rows, sizes
 
 
 def bench_model(model, images: list[np.ndarray], dtype: str = dense.DEFAULT_DTYPE, codec_name: str = "cae", progress=None) -> tuple[Row, list[int]]:
@@ -138,7 +184,8 @@ def _on_curve(row: Row) -> bool:
 
 
 def rate_summary(rows: list[Row]) -> dict:
-    """BD-rate (percent) of each cae curve against each classic codec's (and an effort's against effort 1), over 0.2-1.0 and 1.0-2.0 bpp.
+    """BD-rate (percent) of each cae curve against each classic codec's, over 0.2-1.0 and 1.0-2.0 bpp; of each model's curve against
+    every other model's (key ``cae-A_bd_rate_vs_cae-B``); of an effort's against effort 1 and of a fast synthesis' against the full one.
 
     A classic codec's curve is its fixed-quality rows; None where a curve
     has too few points in the range or the curves do not overlap.  Keys of
@@ -159,11 +206,27 @@ def _rate_summary(rows: list[Row], bpp_range: tuple[float, float]) -> dict:
             ref = sorted((r for r in rows if r.codec == name and _on_curve(r)), key=lambda r: r.bpp)
             if ours and ref:
                 out[f"{prefix}bd_rate_vs_{name}"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *bpp_range)
-        base = curve.rsplit("-e", 1)[0]
-        if base != curve and base in curves:  # an --effort curve against the same model at effort 1
+        base, against = _variant_of(curve, curves)
+        if base is not None:  # an --effort curve against the same model at effort 1, a fast synthesis against the full one
             ref = sorted((r for r in rows if r.codec == base), key=lambda r: r.bpp)
-            out[f"{prefix}bd_rate_vs_effort1"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *bpp_range)
+            out[f"{prefix}bd_rate_vs_{against}"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *bpp_range)
+            continue
+        for other in curves:  # every other model
+            if other != curve and _variant_of(other, curves)[0] is None:
+                ref = sorted((r for r in rows if r.codec == other), key=lambda r: r.bpp)
+                out[f"{prefix}bd_rate_vs_{other}"] = bd_rate([r.bpp for r in ref], [r.psnr for r in ref], [r.bpp for r in ours], [r.psnr for r in ours], *bpp_range)
     return out
+
+
+def _variant_of(curve: str, curves) -> tuple[str | None, str]:
+    """(the curve ``curve`` is a variant of, what that curve is called in its key): an effort's is effort 1's (``effort1``), a fast
+    synthesis' the full one's (``full``); (None, "") for a model's own curve."""
+    if curve.endswith("-fast") and curve[: -len("-fast")] in curves:
+        return curve[: -len("-fast")], "full"
+    base, _, effort = curve.rpartition("-e")
+    if base and effort.isdigit() and base in curves:
+        return base, "effort1"
+    return None, ""
 
 
 def load_bench_images(dataset: str, limit: int | None) -> tuple[list[np.ndarray], np.ndarray | None]:
@@ -188,11 +251,15 @@ def run_bench(
     show_progress: bool | None = None,
     efforts: tuple[int, ...] = (1,),
     qualities: tuple[int, ...] = HYPER_QUALITIES,
+    fast: bool = False,
 ) -> list[Row]:
     """Bench every runtime model in ``models`` on ``dataset``, with the baselines after each.
 
     Models with a continuous quality run at each of ``qualities``, once per
-    ``--effort`` level in ``efforts`` (one curve each).
+    ``--effort`` level in ``efforts`` (one curve each); with ``fast``, the
+    files of a model with a fast synthesis are decoded through it too (a
+    curve of its own, effort 1).  Each model is its own codec
+    (:func:`bench_labels`).
     """
     from tqdm import tqdm
 
@@ -215,23 +282,24 @@ def run_bench(
         show_progress = sys.stderr.isatty()
     rows, pcas = [], {}
     bar = tqdm(total=len(images) * len(models), desc="bench", unit="img", disable=not show_progress, file=sys.stderr, leave=False)
-    for model in models:
+    for model, label in zip(models, bench_labels(models)):
         channels = model.tile_shape[2]
         model_images = [to_channels(im, channels) for im in images]
         if model.qualities:
             sizes = None
+            default = getattr(model, "default_quality", 50)
             for effort in efforts:
-                curve = [bench_quality(model, model_images, q, effort) for q in qualities]
-                rows += [r for r, _ in curve]
-                if sizes is None:  # the same-bytes baselines: the first effort's file nearest quality 50
-                    row, sizes = curve[int(np.argmin([abs(q - 50) for q in qualities]))]
+                curve = [bench_quality(model, model_images, q, effort, label, fast and effort == 1) for q in qualities]
+                rows += [r for points, _ in curve for r in points]
+                if sizes is None:  # the same-bytes baselines: the first effort's file nearest the model's default quality
+                    sizes = curve[int(np.argmin([abs(q - default) for q in qualities]))][1]
             bar.update(len(images))
         else:
             row, sizes = bench_model(model, model_images, dtype, progress=bar.update)
             rows.append(row)
         for name in baselines:
             if name in CLASSIC:
-                rows.append(bench_classic(name, model_images, sizes, model.name))
+                rows.append(bench_classic(name, model_images, sizes, label))
             elif name == "pca" and x_train is not None and x_train.shape[1:] == model.tile_shape:
                 if model.code_length not in pcas:  # one fit per code length, however many models share it
                     pcas[model.code_length] = PCAModel(x_train, model.code_length)
@@ -255,9 +323,9 @@ def format_table(rows: list[Row], compare: list = ()) -> str:
         lo, hi = HIGH_RANGE if key.endswith("_1-2bpp") else BD_RANGE
         key = key.removesuffix("_1-2bpp")
         shown = "n/a (curves do not overlap)" if value is None else f"{value:+.1f}%"
-        curve = key.split("_bd_rate")[0] if "_bd_rate" in key else "the rate models"
-        other = key.rsplit("_", 1)[1]
-        other = "effort 1 (the same model)" if other == "effort1" else other.upper()
+        curve, _, other = key.rpartition("bd_rate_vs_")
+        curve = curve.removesuffix("_") or "the rate models"
+        other = {"effort1": "effort 1 (the same model)", "full": "the full synthesis (the same files)"}.get(other, other if other.startswith("cae-") else other.upper())
         out.append(f"BD-rate of {curve} vs {other} over {lo}-{hi} bpp: {shown}")
     for key, value in compare_summary(rows, list(compare)).items():
         lo, hi = BD_RANGE
