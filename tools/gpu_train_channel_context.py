@@ -152,7 +152,7 @@ def model_class():
                     log_scale = self.scale_ctx[i - 1][1](F.relu(self.scale_ctx[i - 1][0](torch.cat([features, *symbols], 1))))
                 scale = torch.exp(log_scale.clamp(*clip))
                 r = hp.ste_round(y[:, a:b] - mean)
-                noisy = y[:, a:b] + torch.empty_like(r).uniform_(-0.5, 0.5)
+                noisy = r + mean if self.rounded_rates else y[:, a:b] + torch.empty_like(r).uniform_(-0.5, 0.5)
                 bits_y = bits_y - torch.log2(hp.gaussian_likelihood(noisy, mean, scale)).sum(dim=(1, 2, 3))
                 decoded.append(r + mean)
                 symbols.append(r)

@@ -165,6 +165,7 @@ class Hyperprior(nn.Module):
                 x = act(x)
         return x
 
+    rounded_rates = False  # True: the bits of the rounded codes (what a file costs), not of the noisy ones (training)
     amp_dtype = None  # bfloat16: the transforms g_a and g_s under autocast (GDN's normalisation in float32); codes, entropy model and rate in float32
 
     def transform(self, layers, x, exact_first: bool = False, exact_last: bool = False):
@@ -185,7 +186,8 @@ class Hyperprior(nn.Module):
         y = self.transform(self.g_a, x, exact_first=True)
         y = y * torch.exp(self.gain[level])[:, :, None, None]
         z = self._chain(self.h_a, y, lambda t: F.leaky_relu(t, 0.01))
-        return y, ste_round(z), z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        z_hat = ste_round(z)
+        return y, z_hat, z_hat if self.rounded_rates else z + torch.empty_like(z).uniform_(-0.5, 0.5)
 
     def export_synthesis(self) -> dict[str, np.ndarray]:
         """``synthesis.npz``'s arrays (an architecture with another synthesis overrides this)."""
@@ -206,8 +208,8 @@ class Hyperprior(nn.Module):
         mean = self._chain(self.h_mean, z_hat, lambda t: F.leaky_relu(t, 0.01))
         log_scale = self._chain(self.h_scale, z_hat, F.relu)
         scale = torch.exp(log_scale.clamp(math.log(SCALE_MIN), math.log(SCALE_MAX)))
-        y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         y_hat = ste_round(y - mean) + mean
+        y_noisy = y_hat if self.rounded_rates else y + torch.empty_like(y).uniform_(-0.5, 0.5)
         bits_y = -torch.log2(gaussian_likelihood(y_noisy, mean, scale)).sum(dim=(1, 2, 3))
         bits_z = -torch.log2(self.prior(z_noisy)).sum(dim=(1, 2, 3))
         return y_hat, bits_y, bits_z
