@@ -7,14 +7,16 @@ Two photos: the first of ``--images`` (a Kodak photo, 768x512) and a
 photo stands in here.  For each:
 
 * whole process (median of ``--runs``; peak resident memory of the process,
-  median too): ``cae encode`` and ``cae decode`` (to PNG), beside Python
+  median too): ``cae encode``, ``cae decode`` and ``cae decode --fast`` (to
+  PNG; ``--fast`` where the model has a fast synthesis), beside Python
   processes that do the same with Pillow: encode the PNG as JPEG (quality
   75), WebP (quality 75, method 4) and AVIF (quality 75, speed 6), and
   decode each of those to PNG, written at the PNG level ``cae decode``
   writes (``cae_compress.io.images.PNG_LEVEL``): the same work on both sides;
 * in process (best of 3, after a warm-up): megapixels per second of
   ``codec.encode`` and of ``codec.decode`` to an array (no PNG) on LiteRT,
-  beside Pillow's WebP encode and decode to an array;
+  beside Pillow's WebP encode and decode to an array (and ``codec.decode(...,
+  fast=True)``: the fast synthesis' decode against the full one's);
 
 and ``cae --help``.  Ratios are against Pillow measured in the same run:
 cae encode / WebP encode, cae decode / WebP decode to PNG, and (Kodak) cae
@@ -65,7 +67,7 @@ def _median(cmd: list[str], runs: int, cwd: str) -> tuple[float, float]:
     return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
 
 
-def whole_process(model_args: list[str], image: Path, runs: int) -> dict[str, tuple[float, float]]:
+def whole_process(model_args: list[str], image: Path, runs: int, fast: bool = False) -> dict[str, tuple[float, float]]:
     cae = [shutil.which("cae")] if shutil.which("cae") else [sys.executable, "-m", "cae_compress"]
     py = [sys.executable, "-c"]
     out = {}
@@ -76,6 +78,8 @@ def whole_process(model_args: list[str], image: Path, runs: int) -> dict[str, tu
             out[f"Pillow {name} decode to PNG"] = _median([*py, f"from PIL import Image; Image.open('img.{suffix}').save('out.png', compress_level={PNG_LEVEL})"], runs, tmp)
         out["cae encode"] = _median([*cae, "encode", "img.png", "-o", "img.cae", *model_args, "--force"], runs, tmp)
         out["cae decode to PNG"] = _median([*cae, "decode", "img.cae", "-o", "out.png", *model_args, "--force"], runs, tmp)
+        if fast:
+            out["cae decode --fast to PNG"] = _median([*cae, "decode", "--fast", "img.cae", "-o", "out.png", *model_args, "--force"], runs, tmp)
         out["cae --help"] = _median([*cae, "--help"], runs, tmp)
     return out
 
@@ -100,7 +104,7 @@ def in_process(model, image: np.ndarray) -> dict[str, tuple[float, float]]:
     Image.fromarray(image).save(buf, "WEBP", quality=75, method=4)
     webp = buf.getvalue()
     data = codec.encode(model, image)
-    return {
+    out = {
         "Pillow WebP q75 m4": (
             _throughput(lambda im: Image.fromarray(im).save(io.BytesIO(), "WEBP", quality=75, method=4), image, pixels),
             _throughput(lambda d: np.asarray(Image.open(io.BytesIO(d)).convert("RGB")), webp, pixels),
@@ -110,6 +114,9 @@ def in_process(model, image: np.ndarray) -> dict[str, tuple[float, float]]:
             _throughput(lambda d: codec.decode(model, d), data, pixels),
         ),
     }
+    if model.fast:  # the same file through the fast synthesis (decode only: the encode is the same)
+        out[f"cae {model.name} --fast ({model.backend})"] = (float("nan"), _throughput(lambda d: codec.decode(model, d, fast=True), data, pixels))
+    return out
 
 
 def big_photo(source: Path, dest: Path, size=(4000, 3000)) -> Path:
@@ -142,7 +149,10 @@ def main():
         photos = [("Kodak " + files[0].stem, files[0]), ("12 MP (4000x3000)", big_photo(files[0], Path(tmp) / "big.png"))]
         # every process first, while this one is small: Linux counts a child's peak memory from the size of the
         # process it was forked from, so a benchmark holding a model and a 12 MP image would inflate every number
-        results = [whole_process(model_args, path, args.runs) for _, path in photos]
+        from cae_compress.runtime.files import ModelFiles
+
+        fast = ModelFiles(zoo.model_file(args.model, args.model_path)[0]).tflite("fast_decoder").is_file()  # a fast synthesis beside the model
+        results = [whole_process(model_args, path, args.runs, fast) for _, path in photos]
         model = zoo.load(args.model, model_path=args.model_path)
         for (label, path), res in zip(photos, results):
             image = read_image(path)
@@ -153,10 +163,12 @@ def main():
             enc, dec = res["cae encode"][0], res["cae decode to PNG"][0]
             print(f"\ncae encode / WebP encode: {enc / res['Pillow WebP q75 m4 encode'][0]:.2f}x; "
                   f"cae decode / WebP decode to PNG: {dec / res['Pillow WebP q75 m4 decode to PNG'][0]:.2f}x; "
-                  f"cae decode / JPEG encode: {dec / res['Pillow JPEG q75 encode'][0]:.2f}x\n")
+                  f"cae decode / JPEG encode: {dec / res['Pillow JPEG q75 encode'][0]:.2f}x"
+                  + (f"; cae decode --fast / WebP decode to PNG: {res['cae decode --fast to PNG'][0] / res['Pillow WebP q75 m4 decode to PNG'][0]:.2f}x, "
+                     f"cae decode / cae decode --fast: {dec / res['cae decode --fast to PNG'][0]:.2f}x" if fast else "") + "\n")
             print(f"In process, best of 3 (megapixels per second):\n\n| codec | encode MP/s | decode to an array MP/s |\n|---|---:|---:|")
             for name, (e, d) in in_process(model, image).items():
-                print(f"| {name} | {e:.2f} | {d:.2f} |")
+                print(f"| {name} | {'(the same)' if np.isnan(e) else f'{e:.2f}'} | {d:.2f} |")
             print()
 
 

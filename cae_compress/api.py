@@ -60,7 +60,7 @@ def encode_files(
     """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed).
 
     ``quality`` (0-100, higher is better) and ``bpp`` apply to models with a
-    continuous quality (the default ``hyperprior``): ``bpp`` finds, per image,
+    continuous quality (the default ``channel-context``, the ``hyperprior``): ``bpp`` finds, per image,
     the highest quality whose file fits in that many bits per pixel (quality
     0 with a warning if none does).  ``effort`` (1-9, default 1) above 1
     refines each image's codes before coding them: smaller files for more
@@ -435,8 +435,9 @@ def as_pixels(image) -> np.ndarray:
 def compress(image, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None) -> bytes:
     """The ``.cae`` bytes of ``image`` (a PIL image, or an HxW[xC] uint8 array), like ``cae encode``.
 
-    ``quality`` 0-100 (default 50 for models with a continuous quality, the
-    default ``hyperprior``), or ``bpp``: the highest quality whose file fits
+    ``quality`` 0-100 (default: the model's own for models with a continuous
+    quality, 31 for the default ``channel-context``, 50 for ``hyperprior``,
+    about 0.5 bpp on photos either way), or ``bpp``: the highest quality whose file fits
     in that many bits per pixel (quality 0, with a warning, if none does).
     ``effort`` 1-9 above 1 spends encode time on smaller files (TensorFlow).
     ``model``: a shipped model's name, a ``.keras`` file or run folder, or a

@@ -141,7 +141,7 @@ def encode(
     quality: Optional[int] = typer.Option(None, "--quality", "-q", help="0-100, higher is better [default: the model's: 31 for channel-context, 50 for hyperprior, both about 0.5 bpp on photos]; models with a continuous quality."),
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the highest quality whose file fits in this many bits per pixel."),
     code_length: Optional[int] = typer.Option(None, "--code-length", "-c", help="Pick the shipped dense-code model cifar10-N (fixed-length float codes, for small images and for learning; see 'cae models')."),
-    effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; the README's table gives sizes and times). 1 is a plain encode. The hyperprior model."),
+    effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; the README's table gives sizes and times). 1 is a plain encode. Models with a continuous quality (the default channel-context)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every image under it; -o FOLDER mirrors its tree; a summary line at the end."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Encode in this many worker processes, each loading the model once (the cores are shared among them)."),
@@ -234,7 +234,7 @@ def bench(
 
     By default: on cifar10 (or mnist), the shipped dense-code family of that data set
     (one row per code length, PCA at the same code length); on photos, the default
-    hyperprior model's curve and the rate models.
+    channel-context model's curve, the hyperprior's and the rate models.
 
     With rate models, the classic codecs also run at fixed qualities, and the BD-rate of
     each cae curve against them (0.2-1.0 and 1.0-2.0 bpp) is reported, and of each

@@ -42,7 +42,7 @@ def check_effort(model, effort: int | None) -> None:
     if effort is None or effort == 1:
         return
     if model.max_effort == 1:
-        raise CaeError(f"--effort above 1 refines the codes of models with a continuous quality (the hyperprior); '{model.name}' has none")
+        raise CaeError(f"--effort above 1 refines the codes of models with a continuous quality (the hyperprior family); '{model.name}' has none")
     if not 1 <= effort <= model.max_effort:
         raise CaeError(f"--effort must be between 1 and {model.max_effort}, got {effort}")
     require_tensorflow(f"--effort {effort}")
@@ -51,7 +51,7 @@ def check_effort(model, effort: int | None) -> None:
 def check_quality(model, flag: str = "--quality") -> None:
     """Refuse ``--quality``/``--bpp`` for a model without a continuous quality."""
     if not model.qualities:
-        raise CaeError(f"{flag} needs a model with a continuous quality (the default hyperprior model); '{model.name}' has none")
+        raise CaeError(f"{flag} needs a model with a continuous quality (the default channel-context model, the hyperprior); '{model.name}' has none")
 
 
 def encode(model, pixels: np.ndarray, dtype: str | None = None, compression: str | None = None, progress=None, quality=None,
