@@ -81,3 +81,5 @@ register(Architecture("hyperprior", "cae_compress.models.hyperprior:build_from_f
                       summary="mean-scale hyperprior, every rate in one model, version 3"))
 register(Architecture("channel-context", "cae_compress.models.channel_context:build_from_flags", "cae_compress.codecs.channel_context:ChannelContextCodec", True,
                       summary="the hyperprior with a channel-conditional context (4 slices), version 3"))
+register(Architecture("shallow", "cae_compress.models.shallow:build_from_flags", "cae_compress.codecs.channel_context:ChannelContextCodec", True,
+                      summary="the channel-context model with a two-layer synthesis (3.3k MAC/px), version 3"))

@@ -100,6 +100,6 @@ def test_every_registered_architecture_names_a_codec_that_reads_what_it_writes()
     for name, arch in registry.ARCHITECTURES.items():
         codec_class = arch.codec_class()
         assert issubclass(codec_class, Codec) and codec_class.version in codec_class.reads
-        assert registry.entropy_coded(name) == codec_class.entropy_coded == (name in ("factorized", "hyperprior", "channel-context"))
+        assert registry.entropy_coded(name) == codec_class.entropy_coded == (name in ("factorized", "hyperprior", "channel-context", "shallow"))
     versions = {a.codec_class().version for a in registry.ARCHITECTURES.values()}
     assert versions == {1, 2, 3}
