@@ -1,6 +1,6 @@
 """Speed and memory of cae against Pillow's codecs, whole process and in process: the README's speed table.
 
-    python benchmarks/speed.py [--model hyperprior | --model-path M] [--images ../shared/data/kodak] [--runs 5]
+    python benchmarks/speed.py [--model hyperprior | --model-path M] [--also-model-path M2 ...] [--images ../shared/data/kodak] [--runs 5]
 
 Two photos: the first of ``--images`` (a Kodak photo, 768x512) and a
 12-megapixel one (4000x3000) made from it by Lanczos enlargement, as a phone
@@ -18,7 +18,9 @@ photo stands in here.  For each:
   beside Pillow's WebP encode and decode to an array (and ``codec.decode(...,
   fast=True)``: the fast synthesis' decode against the full one's);
 
-and ``cae --help``.  Ratios are against Pillow measured in the same run:
+and ``cae --help``; in process too, each model's synthesis alone on the
+photo's code grid; ``--also-model-path``: more models (a cheaper decoder)
+measured in the same run, whole process and in process.  Ratios are against Pillow measured in the same run:
 cae encode / WebP encode, cae decode / WebP decode to PNG, and (Kodak) cae
 decode / JPEG encode.  Nothing here is a test: a slow machine fails nothing.
 """
@@ -67,7 +69,8 @@ def _median(cmd: list[str], runs: int, cwd: str) -> tuple[float, float]:
     return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
 
 
-def whole_process(model_args: list[str], image: Path, runs: int, fast: bool = False) -> dict[str, tuple[float, float]]:
+def whole_process(model_args: list[str], image: Path, runs: int, fast: bool = False, also: dict | None = None) -> dict[str, tuple[float, float]]:
+    """The whole-process rows; ``also``: more models (label -> their ``--model-path`` arguments), their encode and decode beside."""
     cae = [shutil.which("cae")] if shutil.which("cae") else [sys.executable, "-m", "cae_compress"]
     py = [sys.executable, "-c"]
     out = {}
@@ -80,6 +83,9 @@ def whole_process(model_args: list[str], image: Path, runs: int, fast: bool = Fa
         out["cae decode to PNG"] = _median([*cae, "decode", "img.cae", "-o", "out.png", *model_args, "--force"], runs, tmp)
         if fast:
             out["cae decode --fast to PNG"] = _median([*cae, "decode", "--fast", "img.cae", "-o", "out.png", *model_args, "--force"], runs, tmp)
+        for label, args in (also or {}).items():
+            out[f"cae encode ({label})"] = _median([*cae, "encode", "img.png", "-o", "also.cae", *args, "--force"], runs, tmp)
+            out[f"cae decode to PNG ({label})"] = _median([*cae, "decode", "also.cae", "-o", "out.png", *args, "--force"], runs, tmp)
         out["cae --help"] = _median([*cae, "--help"], runs, tmp)
     return out
 
@@ -94,7 +100,16 @@ def _throughput(fn, item, pixels: int, repeats: int = 3) -> float:
     return pixels / best / 1e6
 
 
-def in_process(model, image: np.ndarray) -> dict[str, tuple[float, float]]:
+def synthesis_only(model, image: np.ndarray) -> float:
+    """Megapixels per second of the model's synthesis alone on ``image``'s code grid (every window; codes of zeros: the cost does not depend on them)."""
+    from cae_compress.codecs import hyperprior as hp_codec
+
+    rows, cols = (-(-v // hp_codec.PAD) * hp_codec.PAD // hp_codec.STRIDE for v in image.shape[:2])
+    y = np.zeros((rows, cols, int(model.code_shape[-1]) if hasattr(model, "code_shape") else 192), np.float32)
+    return _throughput(lambda _: model._synthesis(lambda a, b: y[a:b], rows, cols), None, image.shape[0] * image.shape[1])
+
+
+def in_process(model, image: np.ndarray, also=()) -> dict[str, tuple[float, float]]:
     from PIL import Image
 
     from cae_compress import codec
@@ -116,6 +131,13 @@ def in_process(model, image: np.ndarray) -> dict[str, tuple[float, float]]:
     }
     if model.fast:  # the same file through the fast synthesis (decode only: the encode is the same)
         out[f"cae {model.name} --fast ({model.backend})"] = (float("nan"), _throughput(lambda d: codec.decode(model, d, fast=True), data, pixels))
+    for other in also:
+        other_data = codec.encode(other, image)
+        out[f"cae {other.name} ({other.backend})"] = (_throughput(lambda im: codec.encode(other, im), image, pixels),
+                                                    _throughput(lambda d: codec.decode(other, d), other_data, pixels))
+    if hasattr(model, "_synthesis"):  # the synthesis alone (decode only)
+        for m in (model, *also):
+            out[f"{m.name}: synthesis alone"] = (float("nan"), synthesis_only(m, image))
     return out
 
 
@@ -132,6 +154,7 @@ def main():
     ap.add_argument("--model-path", default=None)
     ap.add_argument("--images", default="../shared/data/kodak")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--also-model-path", action="append", default=[], help="another model measured in the same run (repeatable), e.g. a shallow one")
     args = ap.parse_args()
     from cae_compress import zoo
     from cae_compress.io.images import list_images, read_image
@@ -152,8 +175,10 @@ def main():
         from cae_compress.runtime.files import ModelFiles
 
         fast = ModelFiles(zoo.model_file(args.model, args.model_path)[0]).tflite("fast_decoder").is_file()  # a fast synthesis beside the model
-        results = [whole_process(model_args, path, args.runs, fast) for _, path in photos]
+        also = {Path(p).stem: ["--model-path", str(Path(p).resolve())] for p in args.also_model_path}
+        results = [whole_process(model_args, path, args.runs, fast, also) for _, path in photos]
         model = zoo.load(args.model, model_path=args.model_path)
+        others = [zoo.load(model_path=str(Path(p).resolve())) for p in args.also_model_path]
         for (label, path), res in zip(photos, results):
             image = read_image(path)
             print(f"### {label}: whole process, median of {args.runs}\n")
@@ -165,9 +190,11 @@ def main():
                   f"cae decode / WebP decode to PNG: {dec / res['Pillow WebP q75 m4 decode to PNG'][0]:.2f}x; "
                   f"cae decode / JPEG encode: {dec / res['Pillow JPEG q75 encode'][0]:.2f}x"
                   + (f"; cae decode --fast / WebP decode to PNG: {res['cae decode --fast to PNG'][0] / res['Pillow WebP q75 m4 decode to PNG'][0]:.2f}x, "
-                     f"cae decode / cae decode --fast: {dec / res['cae decode --fast to PNG'][0]:.2f}x" if fast else "") + "\n")
+                     f"cae decode / cae decode --fast: {dec / res['cae decode --fast to PNG'][0]:.2f}x" if fast else "")
+                  + "".join(f"; cae decode ({label}) / WebP decode to PNG: {res[f'cae decode to PNG ({label})'][0] / res['Pillow WebP q75 m4 decode to PNG'][0]:.2f}x"
+                            for label in also) + "\n")
             print(f"In process, best of 3 (megapixels per second):\n\n| codec | encode MP/s | decode to an array MP/s |\n|---|---:|---:|")
-            for name, (e, d) in in_process(model, image).items():
+            for name, (e, d) in in_process(model, image, others).items():
                 print(f"| {name} | {'(the same)' if np.isnan(e) else f'{e:.2f}'} | {d:.2f} |")
             print()
 

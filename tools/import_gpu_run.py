@@ -173,7 +173,7 @@ def main(argv=None) -> dict:
     p.add_argument("--images", default=str(ROOT.parent / "shared" / "data" / "kodak"))
     p.add_argument("--every", type=int, default=3, help="every N-th photo of --images")
     p.add_argument("--qualities", default="0,10,20,30,40,50,60,70,80,90,100")
-    p.add_argument("--baseline", default=None, help="a shipped model's name (default: the shipped default), or weights (a slot's file, a folder of groups)")
+    p.add_argument("--baseline", default=None, help="a shipped model's name (default: the shipped default), a .keras model with its export, or weights (a slot's file, a folder of groups)")
     p.add_argument("--ledger", default=str(ROOT / "docs" / "training-ledger.md"))
     p.add_argument("--note", default="")
     p.add_argument("--mirror", action="store_true", help="the mirror estimate even where the package builds the architecture")
@@ -193,7 +193,10 @@ def main(argv=None) -> dict:
         qualities = [int(q) for q in args.qualities.split(",")]
         baseline = args.baseline or zoo.default_model_name()
         new = curve(zoo.load(None, path, backend="litert"), images, qualities)
-        if os.path.exists(baseline):  # weights (a slot's file or a folder of groups), built as the new ones
+        if baseline.endswith(".keras") and os.path.exists(baseline):  # a model built before (its LiteRT export beside it)
+            base = curve(zoo.load(None, baseline, backend="litert"), images, qualities)
+            baseline = Path(baseline).stem
+        elif os.path.exists(baseline):  # weights (a slot's file or a folder of groups), built as the new ones
             base_arrays, _ = gpu_slot.read_weights(baseline)
             base_name = Path(baseline).stem if Path(baseline).is_file() else Path(baseline).name
             base_path = build_and_export(unpack(base_arrays, folder / "baseline" / "weights"), folder / "baseline" / f"{base_name}.keras")
