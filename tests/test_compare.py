@@ -34,9 +34,9 @@ def test_every_codec_at_no_more_bytes_than_cae_in_the_page_and_the_crops(compare
     assert r.stdout.split() == [str(folder / "out" / "index.html"), str(folder / "out" / "crops.png")]
     lines = [line for line in r.stderr.splitlines() if line.startswith("cae: compare: ")]
     sizes = {line.split(": ")[2].split(" (")[0].split(" q")[0]: int(re.search(r"(\d+) bytes", line).group(1)) for line in lines}
-    assert list(sizes) == ["cae hyperprior", "WebP", "AVIF", "JPEG XL", "JPEG"]
-    assert 8 * sizes["cae hyperprior"] / (192 * 256) <= 0.5
-    assert all(n <= sizes["cae hyperprior"] for n in sizes.values())
+    assert list(sizes) == ["cae channel-context", "WebP", "AVIF", "JPEG XL", "JPEG"]  # the default model
+    assert 8 * sizes["cae channel-context"] / (192 * 256) <= 0.5
+    assert all(n <= sizes["cae channel-context"] for n in sizes.values())
     page = (folder / "out" / "index.html").read_text()
     assert "src=\"http" not in page and page.count("data:image/png;base64,") == 16  # self-contained: 2 per slider, 6 crops
     assert page.count('type="range"') == 5

@@ -28,14 +28,15 @@ def _mse(a, b):
 
 @pytest.fixture(scope="module")
 def shipped_tf():
-    if "hyperprior" not in zoo.shipped_models():
-        pytest.skip("no shipped hyperprior model")
-    return zoo.load("hyperprior", backend="tensorflow")
+    """The default model (channel-context), with its Keras model: --effort refines through it."""
+    if "channel-context" not in zoo.shipped_models():
+        pytest.skip("no shipped channel-context model")
+    return zoo.load("channel-context", backend="tensorflow")
 
 
 def test_refined_file_is_smaller_for_its_quality_and_decodes_with_plain_litert(shipped_tf, tmp_path):
     img = _sample()
-    q = 50
+    q = shipped_tf.default_quality
     plain = codec.encode(shipped_tf, img, quality=q)
     steps = []
     refined = codec.encode(shipped_tf, img, quality=q, effort=4, on_step=steps.append)
@@ -52,7 +53,7 @@ def test_refined_file_is_smaller_for_its_quality_and_decodes_with_plain_litert(s
     r = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     out = np.asarray(Image.open(tmp_path / "refined.png"))
-    plain_out = codec.decode(zoo.load("hyperprior"), plain)
+    plain_out = codec.decode(zoo.load("channel-context"), plain)
     pixels = img.shape[0] * img.shape[1]
     weight = distortion_weight_at(shipped_tf.cae.lambdas, q)
     cost = lambda data, pix: 8 * len(data) / pixels + weight * _mse(img, pix)  # noqa: E731  (what the refinement lowers)

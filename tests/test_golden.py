@@ -4,7 +4,8 @@
 ``tools/make_golden.py``) and the sha256 of the pixels they decoded to then.
 Every run decodes them again: through LiteRT the pixels must be identical,
 through TensorFlow (models shipped with their ``.keras`` file) within one
-grey level of them.  A format or model change
+grey level of them; a model's fast synthesis (``cae decode --fast``) gives
+its recorded pixels too.  A format or model change
 that breaks an old file fails here.
 """
 
@@ -35,6 +36,8 @@ def test_every_release_and_format_version_is_covered():
     assert {e["model"] for e in INDEX.values() if e["release"] == "0.1.0"} >= {f"rate-q{q}" for q in range(1, 6)} | {"tiny-dense"}
     assert {e["model"] for e in INDEX.values() if e["release"] == "0.2.0"} >= {"hyperprior"}
     assert {e["model"] for e in INDEX.values() if e["release"] == "0.3.0"} >= {"hyperprior", "cifar10-64", "cifar10-128", "cifar10-256"}
+    assert {e["model"] for e in INDEX.values() if e["release"] == "0.4.0"} >= {"channel-context"}
+    assert all("fast_decoded_sha256" in e for e in INDEX.values() if e["model"] == "channel-context")
 
 
 def test_hyperprior_files_of_both_code_layouts_are_kept():
@@ -54,9 +57,13 @@ def test_golden_file_decodes_to_the_same_pixels(name):
     entry = INDEX[name]
     data = (GOLDEN / name).read_bytes()
     assert data[4] == entry["version"]
-    pixels = codec.decode(_model(entry, "litert"), data, name)
+    lite = _model(entry, "litert")
+    pixels = codec.decode(lite, data, name)
     assert list(pixels.shape) == entry["shape"]
     assert hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest() == entry["decoded_sha256"]
+    if "fast_decoded_sha256" in entry:  # the same symbols through the model's fast synthesis
+        fast = codec.decode(lite, data, name, fast=True)
+        assert hashlib.sha256(np.ascontiguousarray(fast).tobytes()).hexdigest() == entry["fast_decoded_sha256"]
     if entry["model_path"] or not zoo.lite_only(entry["model"]):  # models shipped with their .keras file: TensorFlow too
         tf_pixels = codec.decode(_model(entry, "tensorflow"), data, name)
         assert np.abs(tf_pixels.astype(int) - pixels.astype(int)).max() <= 1

@@ -288,15 +288,21 @@ def test_quality_is_checked(tiny_hyperprior):
 
 
 # ------------------------------------------------------------------- shipped model
-@pytest.fixture(scope="module")
-def shipped():
-    if "hyperprior" not in zoo.shipped_models():
-        pytest.skip("no shipped hyperprior model")
-    return zoo.load("hyperprior")
+@pytest.fixture(scope="module", params=["channel-context", "hyperprior"])
+def shipped(request):
+    """The shipped models of the hyperprior family: the default (channel-context) and the hyperprior before it."""
+    if request.param not in zoo.shipped_models():
+        pytest.skip(f"no shipped {request.param} model")
+    return zoo.load(request.param)
 
 
-def test_shipped_model_is_the_default_and_codes_the_sample_well(shipped):
-    assert zoo.default_model_name() == "hyperprior"
+def test_the_channel_context_model_is_the_default():
+    if "channel-context" not in zoo.shipped_models():
+        pytest.skip("no shipped channel-context model")
+    assert zoo.default_model_name() == "channel-context"
+
+
+def test_shipped_model_codes_the_sample_well(shipped):
     img = sample_image()
     sizes = []
     for q in (0, 50, 100):
@@ -327,7 +333,9 @@ def test_shipped_model_smooth_images_have_no_block_grid(shipped):
 
 
 def test_shipped_model_same_symbols_across_backends_on_the_sample(shipped):
-    keras_model = zoo.load("hyperprior", backend="tensorflow")
+    if zoo.lite_only(shipped.name):
+        pytest.skip(f"{shipped.name} ships its LiteRT files only")
+    keras_model = zoo.load(shipped.name, backend="tensorflow")
     img = sample_image()[:200, :300]
     for q in (10, 75):
         for enc in (shipped, keras_model):

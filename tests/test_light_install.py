@@ -31,11 +31,15 @@ def test_the_main_job_runs_without_tensorflow(tmp_path, light_cae):
     Image.fromarray(img).save(tmp_path / "a.png")
     r = light_cae("encode", "a.png", cwd=tmp_path)  # the default shipped model
     assert r.returncode == 0, r.stderr
-    r = light_cae("decode", "a.cae", "-o", "b.png", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    out = np.asarray(Image.open(tmp_path / "b.png"), np.float64)
-    mse = np.mean((out - img) ** 2)
-    assert 10 * np.log10(255**2 / mse) > 30
+    r = light_cae("info", "--json", "a.cae", cwd=tmp_path)
+    info = __import__("json").loads(r.stdout)[0]
+    assert (info["model"], info["quality"], info["fast_synthesis"]) == ("channel-context", 31, True)  # the default model at its default quality
+    for args in ((), ("--fast",)):
+        r = light_cae("decode", *args, "a.cae", "-o", "b.png", "--force", cwd=tmp_path)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        out = np.asarray(Image.open(tmp_path / "b.png"), np.float64)
+        mse = np.mean((out - img) ** 2)
+        assert 10 * np.log10(255**2 / mse) > 30
     r = light_cae("models", cwd=tmp_path)
     assert r.returncode == 0 and "hyperprior" in r.stdout
     (tmp_path / "set").mkdir()

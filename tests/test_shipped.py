@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not SHIPPED, reason="no shipped models in this c
 def test_manifest_matches_the_files(name):
     path = zoo.shipped_models()[name]
     m = zoo.manifest(name)
-    assert m["name"] == name and m["command"].startswith(("cae train", "python tools/gpu_train_hyperprior.py"))
+    assert m["name"] == name and m["command"].startswith(("cae train", "python tools/gpu_train_hyperprior.py", "python tools/gpu_train_channel_context.py"))
     if zoo.lite_only(name):  # shipped without its .keras file: the manifest says so
         assert "lite_only" in m and "sha256" not in m
     else:
@@ -49,5 +49,7 @@ def test_round_trip_and_backends_agree(name):
 
 
 def test_shipped_folder_stays_small():
+    """80 MB since 0.4.0 (60 before): the channel-context model (36 MB with its fast synthesis) ships beside every model whose
+    files must keep decoding; the hyperprior's .keras file (15 MB) made part of the room (it ships its LiteRT files only)."""
     folder = zoo.shipped_models()[SHIPPED[0]].parent
-    assert sum(p.stat().st_size for p in folder.iterdir()) < 60e6
+    assert sum(p.stat().st_size for p in folder.iterdir()) <= 80e6

@@ -2,7 +2,8 @@
 
 Each file is a small crop of the bundled sample image, encoded by one model;
 ``golden.json`` records, per file, the model, the format version and the
-sha256 of the decoded pixels.  ``tests/test_golden.py`` decodes every file on
+sha256 of the decoded pixels (and, for a model with a fast synthesis, of the
+pixels ``cae decode --fast`` gives).  ``tests/test_golden.py`` decodes every file on
 every run and compares: a change that breaks an old file fails CI.
 
     python tools/make_golden.py [RELEASE [MODEL ...]]   # adds files for the models of this release; never rewrites one
@@ -52,7 +53,7 @@ def main(release: str, only: list[str]) -> None:
     for name, path in jobs:
         model = zoo.load(model_path=path, backend="litert")
         files = [(f"{release}-{name}.cae", _sample(37, 45), "cae_compress/assets/sample.png rows 40-76, columns 60-104")]
-        if model.arch == "hyperprior":
+        if model.version == 3:  # the hyperprior family: a file of several bands too
             files.append((f"{release}-{name}-tall.cae", _tall(), TALL_SOURCE))
         for fname, pixels, source in files:
             if fname in index:
@@ -66,6 +67,9 @@ def main(release: str, only: list[str]) -> None:
                 "decoded_sha256": hashlib.sha256(np.ascontiguousarray(decoded).tobytes()).hexdigest(),
                 "source": source,
             }
+            if model.fast:
+                fast = codec.decode(model, data, fast=True)
+                index[fname]["fast_decoded_sha256"] = hashlib.sha256(np.ascontiguousarray(fast).tobytes()).hexdigest()
             print(fname, len(data), data[4])
     index_path.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
 
