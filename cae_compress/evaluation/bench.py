@@ -50,7 +50,7 @@ from cae_compress.io.images import to_channels
 from cae_compress.evaluation.metrics import bd_rate, ms_ssim, per_image_mse, psnr_from_mse, ssim
 
 BASELINES = ("jpeg", "webp", "avif", "jxl", "pca")
-CURVE_QUALITIES = (3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 75, 90, 95)
+CURVE_QUALITIES = (3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 75, 80, 85, 90, 95)  # 80, 85: two points of WebP and AVIF within 1-2 bpp on Kodak
 BD_RANGE = (0.2, 1.0)  # bpp over which the BD-rates are computed (the field's range, and the keys without a suffix)
 HIGH_RANGE = (1.0, 2.0)  # and the top of the range: keys ending in _1-2bpp
 
