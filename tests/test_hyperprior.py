@@ -234,7 +234,12 @@ def test_band_scale_indices_are_exactly_the_whole_images(tiny_hyperprior):
 
 
 def test_banded_stream_decodes_band_by_band_to_the_whole_images_pixels(shipped, monkeypatch):
-    """A tall image coded in one-row bands decodes (checksum held) with a few bands in memory, to the pixels of a one-band file."""
+    """A tall image coded in one-row bands decodes (checksum held) with a few bands in memory, to the pixels of a one-band file.
+
+    The hyperprior's means and scales depend on the hyper-codes alone; the channel context's mean networks see a band's own
+    rows, so its bands of other heights give other (equally valid) files: this holds for the hyperprior only."""
+    if shipped.arch != "hyperprior":
+        pytest.skip("a channel context's means depend on the band height")
     c = shipped
     img = _photo_like(1700, 70, seed=4)
     y = c.analyse(img).y * c.gains(60)[0]
