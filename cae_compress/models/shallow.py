@@ -31,7 +31,7 @@ import keras
 from keras import layers, ops
 
 from cae_compress.models.channel_context import TOP_LAMBDAS, ChannelContextCAE, build_channel_context_model
-from cae_compress.models.hyperprior import LAMBDAS, M, widths_from_flags
+from cae_compress.models.hyperprior import LAMBDAS, M, N, S, widths_from_flags
 
 HIDDEN = 12  # channels between the two layers (Yang & Mandt's two-layer synthesis)
 KERNELS = (13, 5)
@@ -70,9 +70,9 @@ def _two_layer_synthesis(m: int = M, hidden: int = HIDDEN, name: str = "decoder"
     return keras.Model(inp, out, name=name)
 
 
-def build_shallow_model(lambdas=LAMBDAS + TOP_LAMBDAS, hidden: int = HIDDEN) -> ChannelContextCAE:
-    """An untrained ``shallow`` model: the channel-context model's analysis and entropy model, the two-layer synthesis."""
-    model = build_channel_context_model(lambdas=lambdas)
+def build_shallow_model(n: int = N, m: int = M, s: int = S, lambdas=LAMBDAS + TOP_LAMBDAS, hidden: int = HIDDEN) -> ChannelContextCAE:
+    """An untrained ``shallow`` model: the channel-context model's analysis and entropy model (widths ``n``, ``m``, ``s``), the two-layer synthesis."""
+    model = build_channel_context_model(n, m, s, lambdas=lambdas)
     shallow = ChannelContextCAE(model.encoder, _two_layer_synthesis(int(model.encoder.output_shape[-1]), hidden), model.hyper_encoder,
                                 model.hyper_mean, model.hyper_scale, model.prior, model.mean_contexts, model.scale_contexts,
                                 slices=model.slices, arch="shallow", lambdas=tuple(lambdas), name="shallow")
@@ -81,9 +81,8 @@ def build_shallow_model(lambdas=LAMBDAS + TOP_LAMBDAS, hidden: int = HIDDEN) -> 
 
 
 def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> ChannelContextCAE:
-    """The registry's builder (``cae train`` flags): the default widths only (the synthesis is this module's)."""
-    widths_from_flags(input_shape, code_length, filters, arch="shallow")
-    return build_shallow_model()
+    """The registry's builder (``cae train`` flags, as the channel-context model's: ``--filters`` the analysis width, ``--code-length`` the code channels)."""
+    return build_shallow_model(*widths_from_flags(input_shape, code_length, filters, arch="shallow"), lambdas=LAMBDAS)
 
 
 def load_torch_export(model: ChannelContextCAE, folder) -> None:
