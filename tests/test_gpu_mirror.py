@@ -2,7 +2,7 @@
 
 Runs where PyTorch is installed (the GPU machines; here ``pip install
 torch``), and skips elsewhere: a few CPU steps of
-``tools/gpu_train_channel_context.py`` from the shipped hyperprior's weights,
+``tools/gpu_train_channel_context.py`` from a trained hyperprior start,
 then the Keras model loads the export and reconstructs as the PyTorch one
 does; the same for a narrower synthesis distilled by
 ``tools/gpu_train_synthesis.py``.
@@ -25,13 +25,11 @@ TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
 @pytest.fixture(scope="module")
 def start(tmp_path_factory):
-    """The shipped hyperprior's weights as the mirror reads them, and two small photos."""
-    from cae_compress import zoo
-    from cae_compress.models import load_model
-    from cae_compress.models.hyperprior import export_torch_npz
+    """A trained hyperprior start (tests/gpu_starts.py) as the mirror reads it, and two small photos."""
+    from tests.gpu_starts import hyperprior_start
 
     folder = tmp_path_factory.mktemp("mirror")
-    export_torch_npz(load_model(zoo.model_file("hyperprior")[0]), folder / "start")
+    hyperprior_start(folder / "start")
     photos = folder / "photos"
     photos.mkdir()
     rng = np.random.default_rng(0)

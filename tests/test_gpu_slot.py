@@ -48,13 +48,11 @@ def _slot(out, start, photos, *extra):
 
 @pytest.fixture(scope="module")
 def slot(tmp_path_factory):
-    """One channel-context slot on the CPU from the shipped hyperprior's weights: every mode tuned, then 6 steps."""
-    from cae_compress import zoo
-    from cae_compress.models import load_model
-    from cae_compress.models.hyperprior import export_torch_npz
+    """One channel-context slot on the CPU from the shipped channel-context model: every mode tuned, then 6 steps."""
+    from tests.gpu_starts import channel_context_start
 
     folder = tmp_path_factory.mktemp("slot")
-    export_torch_npz(load_model(zoo.model_file("hyperprior")[0]), folder / "start")
+    channel_context_start(folder / "start")
     photos = _photos(folder / "photos")
     # (the tolerance: the tune batch here is 2 crops of 64 pixels, where bfloat16's loss moves by up to 1-2 %; on the GPU's 64 crops of 256, 0.3 %)
     stdout = _slot(folder / "out", folder / "start", photos, "--arch", "channel-context", "--name", "cc", "--max-steps", "6",

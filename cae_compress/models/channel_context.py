@@ -171,6 +171,23 @@ def load_torch_export(model: ChannelContextCAE, folder, others: int = 0) -> None
     load_hyperprior(model, folder, others=seen + others)
 
 
+def export_torch_npz(model: ChannelContextCAE, folder) -> None:
+    """The inverse of :func:`load_torch_export`: the hyperprior's ``.npz`` groups and ``context.npz`` (with the
+    model's lambdas), the start a GPU slot reads (``tools/gpu_slot.py --from``)."""
+    from pathlib import Path
+
+    from cae_compress.models.hyperprior import export_torch_npz as export_hyperprior
+
+    export_hyperprior(model, folder)
+    arrays = {"lambdas": np.asarray(model.lambdas, np.float64)}
+    for i, (mc, sc) in enumerate(zip(model.mean_contexts, model.scale_contexts), start=1):
+        for name, net in (("mean_context", mc), ("scale_context", sc)):
+            for j in range(2):
+                layer = net.get_layer(f"{name}_{i}_{j}")
+                arrays[f"{name}_{i}_{j}/kernel"], arrays[f"{name}_{i}_{j}/bias"] = np.asarray(layer.kernel), np.asarray(layer.bias)
+    np.savez_compressed(Path(folder) / "context.npz", **arrays)
+
+
 def from_torch_export(folder, fast=None) -> ChannelContextCAE:
     """The Keras model of a ``tools/gpu_train_channel_context.py`` run (or of ``tools/gpu_train_synthesis.py`` on one):
     built with the run's rate anchors and synthesis widths, its weights loaded; ``fast``: a folder holding a cheaper
