@@ -11,8 +11,11 @@ its images with :func:`window_grid`.
   row/column (which reconstructs better than zeros) and decoding crops the
   padding away.  Tiles go through the network in batches of at most
   :data:`BATCH` (the last padded to a multiple of :data:`MIN_BATCH`, never 1),
-  so memory stays bounded and the codes do not depend on how many tiles an
-  image has.
+  so memory stays bounded.  A tile's code is the same function whatever
+  its batch; its last float bits may not be: on some CPUs (AVX2 without
+  AVX-512, measured) the network's matrix kernels round a tile's code
+  differently by its place in the batch (1e-7 relative).  An encode is
+  still deterministic: the same image gives the same bytes.
 * :data:`WINDOWS` (the factorized rate models): fully convolutional, one code
   vector per 8x8 block over the whole image.  For bounded memory the networks
   run on windows of at most :data:`WINDOW` blocks a side, each with a margin
