@@ -5,7 +5,12 @@
 Every run decodes them again: through LiteRT the pixels must be identical,
 through TensorFlow (models shipped with their ``.keras`` file) within one
 grey level of them; a model's fast synthesis (``cae decode --fast``) gives
-its recorded pixels too.  A format or model change
+its recorded pixels too.  The symbols are exact everywhere (their CRC);
+the synthesis' float kernels are the CPU's: where one instruction set
+rounds a pixel the other way (one file of 0.3.0's, measured: written on a
+CPU with AVX-512, decoded on AVX2 alone) the entry lists that CPU's sha256
+under ``decoded_sha256_elsewhere``, and the pixels must be exactly one of
+the recorded decodes.  A format or model change
 that breaks an old file fails here.
 """
 
@@ -60,7 +65,8 @@ def test_golden_file_decodes_to_the_same_pixels(name):
     lite = _model(entry, "litert")
     pixels = codec.decode(lite, data, name)
     assert list(pixels.shape) == entry["shape"]
-    assert hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest() == entry["decoded_sha256"]
+    accepted = {entry["decoded_sha256"]} | {e["sha256"] for e in entry.get("decoded_sha256_elsewhere", [])}
+    assert hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest() in accepted
     if "fast_decoded_sha256" in entry:  # the same symbols through the model's fast synthesis
         fast = codec.decode(lite, data, name, fast=True)
         assert hashlib.sha256(np.ascontiguousarray(fast).tobytes()).hexdigest() == entry["fast_decoded_sha256"]
