@@ -11,16 +11,22 @@ business: every architecture answers the same protocol
 
 Channels are the container's: a 1-channel model encodes luma; a 3-channel
 model encodes grayscale images as gray RGB and the file records 1 channel,
-so they decode to grayscale again.  Alpha is dropped (the decoded image is
-opaque).
+so they decode to grayscale again.  Alpha (a 2- or 4-channel image) is
+kept, losslessly, in a chunk of its own, and so are the metadata given as
+``extras`` (ICC profile, EXIF, XMP): such a file is a version 4 file
+(``cae_compress.io.container``); a plain image's file is the version 1-3
+file of its model, as before.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from cae_compress.errors import CaeError
 from cae_compress.io import DEFAULT_MAX_PIXELS
+from cae_compress.io import container
 from cae_compress.io import format as fmt
 from cae_compress.io.images import to_channels
 from cae_compress.requires import require_tensorflow
@@ -55,7 +61,7 @@ def check_quality(model, flag: str = "--quality") -> None:
 
 
 def encode(model, pixels: np.ndarray, dtype: str | None = None, compression: str | None = None, progress=None, quality=None,
-           effort: int | None = None, on_step=None, analysis=None) -> bytes:
+           effort: int | None = None, on_step=None, analysis=None, extras: container.Extras | None = None) -> bytes:
     """The ``.cae`` bytes of an (H, W, C) uint8 image under ``model`` (a loaded codec, ``cae_compress.zoo.load``).
 
     ``dtype`` and ``compression`` apply to models of float codes (the
@@ -63,7 +69,9 @@ def encode(model, pixels: np.ndarray, dtype: str | None = None, compression: str
     quality (the hyperprior); ``effort`` (1-9) above 1 spends encode time on
     smaller files (``cae_compress.models.refine``, TensorFlow), ``on_step(n)``
     counting its steps; ``analysis`` is the codec's ``analyse(pixels)`` of
-    these pixels, reused across qualities (``--bpp``).
+    these pixels, reused across qualities (``--bpp``).  ``extras``: the
+    metadata to carry (ICC profile, EXIF, XMP); the alpha of a 2- or
+    4-channel image is added to them (coded losslessly).
     """
     check_effort(model, effort)
     if quality is not None:
@@ -84,10 +92,17 @@ def encode(model, pixels: np.ndarray, dtype: str | None = None, compression: str
         width=x.shape[1], height=x.shape[0], channels=out_channels, tile_height=th, tile_width=tw, code_length=model.code_length,
         fingerprint=model.fingerprint, model_name=model.name, version=model.version,
     )
-    return fmt.pack_file(header, record, streams)
+    return fmt.pack_file(header, record, streams, with_alpha(pixels, extras))
 
 
-def encode_within(model, pixels: np.ndarray, budget: float, effort: int | None = None, on_step=None) -> tuple[bytes, bool]:
+def with_alpha(pixels: np.ndarray, extras: container.Extras | None) -> container.Extras | None:
+    """``extras`` with the alpha plane of a 2- or 4-channel image, coded (once: kept if already there)."""
+    if pixels.ndim == 3 and pixels.shape[-1] in (2, 4) and pixels.size and (extras is None or extras.alpha is None):
+        return replace(extras or container.Extras(), alpha=container.encode_alpha(pixels[..., -1]))
+    return extras
+
+
+def encode_within(model, pixels: np.ndarray, budget: float, effort: int | None = None, on_step=None, extras=None) -> tuple[bytes, bool]:
     """The file at the highest quality (0-100) of ``budget`` bytes or fewer, and True; or quality 0's file and False.
 
     The analysis runs once; every quality tried is coded (and refined, at
@@ -100,11 +115,12 @@ def encode_within(model, pixels: np.ndarray, budget: float, effort: int | None =
     check_quality(model, "--bpp")
     x, _ = prepare(pixels, model.channels)
     analysis = model.analyse(x) if x.size else None
+    extras = with_alpha(pixels, extras)
     tried: dict[int, bytes] = {}
     lo, hi = -1, 101  # the highest quality known to fit, the lowest known not to (-1, 101: none yet)
     q = 50
     while hi - lo > 1:
-        tried[q] = encode(model, pixels, quality=q, effort=effort, on_step=on_step, analysis=analysis)
+        tried[q] = encode(model, pixels, quality=q, effort=effort, on_step=on_step, analysis=analysis, extras=extras)
         if len(tried[q]) <= budget:
             lo = q
         else:
@@ -125,14 +141,15 @@ def _next_quality(tried: dict[int, bytes], lo: int, hi: int, budget: float) -> i
     return int(min(max(np.floor(guess), lo + 1), hi - 1))
 
 
-def encode_fitting(model, pixels: np.ndarray, quality=None, bpp=None, effort=None, on_step=None, dtype=None, compression=None) -> tuple[bytes, bool]:
+def encode_fitting(model, pixels: np.ndarray, quality=None, bpp=None, effort=None, on_step=None, dtype=None, compression=None,
+                   extras=None) -> tuple[bytes, bool]:
     """The ``.cae`` bytes at ``quality``, or at the highest quality that fits ``bpp`` bits per pixel; and whether it fit.
 
     What ``cae encode``, :func:`cae_compress.compress` and ``cae compare`` do with an image.
     """
     if bpp is None:
-        return encode(model, pixels, dtype, compression, quality=quality, effort=effort, on_step=on_step), True
-    return encode_within(model, pixels, bpp * pixels.shape[0] * pixels.shape[1] / 8, effort, on_step)
+        return encode(model, pixels, dtype, compression, quality=quality, effort=effort, on_step=on_step, extras=extras), True
+    return encode_within(model, pixels, bpp * pixels.shape[0] * pixels.shape[1] / 8, effort, on_step, extras)
 
 
 def check_model(header: fmt.Header, model, label: str) -> None:
@@ -140,8 +157,8 @@ def check_model(header: fmt.Header, model, label: str) -> None:
     if header.fingerprint != model.fingerprint:
         made_by = f"model '{header.model_name}'" if header.model_name else "another model"
         raise CaeError(f"{label}: encoded by {made_by} (fingerprint {header.fingerprint.hex()}), not by '{model.name}' ({model.fingerprint.hex()})")
-    if header.version not in model.reads:
-        raise CaeError(f"{label}: a version {header.version} file, which model '{model.name}' does not read")
+    if header.codes_version not in model.reads:
+        raise CaeError(f"{label}: a version {header.codes_version} file, which model '{model.name}' does not read")
     th, tw, _ = model.tile_shape
     if (header.tile_height, header.tile_width, header.code_length) != (th, tw, model.code_length):
         raise CaeError(f"{label}: tile {header.tile_height}x{header.tile_width} / code length {header.code_length} do not match the model")
@@ -153,20 +170,27 @@ def check_pixel_budget(header: fmt.Header, label: str, max_pixels: int = DEFAULT
         raise CaeError(f"{label}: declares {header.width}x{header.height} pixels, over the decode budget of {max_pixels} (raise it with --max-pixels)")
 
 
-def decode(model, data: bytes, label: str = "<input>", progress=None, max_pixels: int = DEFAULT_MAX_PIXELS, fast: bool = False) -> np.ndarray:
+def decode(model, data: bytes, label: str = "<input>", progress=None, max_pixels: int = DEFAULT_MAX_PIXELS, fast: bool = False,
+           with_extras: bool = False):
     """The uint8 image (H, W, C) of ``.cae`` bytes, checked against ``model``.
 
     A file declaring more than ``max_pixels`` pixels is refused before any work.
     ``fast``: through the model's fast synthesis (the same symbols, checked
     alike; a cheaper, slightly less faithful synthesis), where it has one
-    (``model.fast``); a model without one decodes in full.
+    (``model.fast``); a model without one decodes in full.  A file with
+    alpha decodes to 2 or 4 channels.  ``with_extras``: the pixels and the
+    file's :class:`~cae_compress.io.container.Extras` (metadata).
     """
-    header, record, streams = fmt.unpack_file(data, label)
+    header, record, streams, extras = fmt.unpack_all(data, label)
     check_pixel_budget(header, label, max_pixels)
     check_model(header, model, label)
+    alpha = None if extras.alpha is None else container.decode_alpha(extras.alpha, header.width, header.height, label)  # before the synthesis
     options = {"fast": True} if fast and model.fast else {}
     out = model.decompress(streams, record, header.height, header.width, label, progress, **options)
-    return to_channels(out, header.channels) if header.channels != out.shape[-1] else out
+    out = to_channels(out, header.channels) if header.channels != out.shape[-1] else out
+    if alpha is not None:
+        out = np.concatenate([out, alpha[..., None]], axis=-1)
+    return (out, extras) if with_extras else out
 
 
 def reconstruct(model, pixels: np.ndarray, **options) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The ``.cae`` file: a fixed 76-byte header, then the payload of codes.
+"""The ``.cae`` file: a fixed 76-byte header, then the payload of codes (versions 1-3) or chunks (version 4).
 
 ``docs/format.md`` documents every byte; this module is the one place that
 reads and writes them.  Integers are little-endian; nothing is pickled.
@@ -17,9 +17,15 @@ import numpy as np
 
 from cae_compress.errors import CaeError
 from cae_compress.io import MAX_PIXELS, NAME_BYTES
+from cae_compress.io import container
+from cae_compress.io.container import Extras
 
 MAGIC = b"\x89CAE"
-VERSION = 3  # the newest version this module reads; files are written with the oldest that holds them
+VERSION = 4  # the newest version this module reads; files are written with the oldest that holds them
+# Version 4 (cae_compress.io.container) holds a version 1-3 payload in its
+# image chunk, and metadata and alpha in chunks of their own: written only
+# where a file carries metadata or alpha, so that a plain image's file is
+# the version 1-3 file it always was (and older readers read it).
 HEADER = struct.Struct("<4sBBBBIIHHIff8s24sQI")
 HEADER_SIZE = HEADER.size  # 76
 assert HEADER_SIZE == 76
@@ -59,6 +65,7 @@ class Header:
     fingerprint: bytes = b"\0" * 8
     model_name: str = ""
     version: int = 1
+    layout: int = 0  # version 4: the version (1-3) of its image chunk's payload; 0 where not read (or before version 4)
 
     @property
     def tiles(self) -> tuple[int, int]:
@@ -71,13 +78,18 @@ class Header:
         return rows * cols
 
     @property
+    def codes_version(self) -> int:
+        """The version whose payload holds the codes: ``version``, or for a version 4 file its image chunk's layout."""
+        return self.layout if self.version >= container.VERSION else self.version
+
+    @property
     def entropy_coded(self) -> bool:
         return self.dtype == "int"
 
     @property
     def streams(self) -> bool:
         """Whether the payload is a model's record and streams (version 3)."""
-        return self.version >= 3
+        return self.codes_version >= 3
 
     @property
     def raw_payload_size(self) -> int:
@@ -101,30 +113,41 @@ class FloatRecord:
     offset: float = 0.0
 
 
-def pack_file(header: Header, record, streams: list[bytes]) -> bytes:
+def pack_file(header: Header, record, streams: list[bytes], extras: Extras | None = None) -> bytes:
     """A whole file of ``header.version``: what a codec's ``compress`` gave, in the container.
 
     Version 1: ``record`` is a :class:`FloatRecord` (its fields go to the
     header) and the one stream is the payload; version 2: no record, the one
     stream is the range coder's bytes; version 3: the record and the streams.
+    With ``extras`` (metadata or alpha), a version 4 file whose image chunk
+    holds that payload.
     """
     if header.version == 1:
         r = record
-        return _assemble(replace(header, dtype=r.dtype, compression=r.compression, scale=r.scale, offset=r.offset), bytes(streams[0]))
-    if header.version == 2:
-        return _assemble(replace(header, dtype="int", compression="range"), bytes(streams[0]))
-    return pack_streams(replace(header, dtype="int", compression="range"), record, streams)
+        header, payload = replace(header, dtype=r.dtype, compression=r.compression, scale=r.scale, offset=r.offset), bytes(streams[0])
+    elif header.version == 2:
+        header, payload = replace(header, dtype="int", compression="range"), bytes(streams[0])
+    else:
+        header, payload = replace(header, dtype="int", compression="range", version=3), streams_payload(record, streams)
+    if extras:
+        return _assemble(header, container.pack_chunks(header.version, payload, extras), version=container.VERSION)
+    return _assemble(header, payload, version=header.version)
 
 
 def unpack_file(data: bytes, label: str = "<input>") -> tuple[Header, object, list[bytes]]:
     """The header, record and streams of a file of any version (checked): what a codec's ``decompress`` takes."""
-    header = parse_header(data, label)
+    return unpack_all(data, label)[:3]
+
+
+def unpack_all(data: bytes, label: str = "<input>") -> tuple[Header, object, list[bytes], Extras]:
+    """The header, record, streams and extras (metadata, alpha: empty before version 4) of a file of any version, checked."""
+    header, payload, extras = _parse(data, label, whole=True)
     if header.streams:
-        return unpack_streams(data, label)
-    payload = [bytes(memoryview(data)[HEADER_SIZE:])]
+        record, streams = _split_streams(payload, label)
+        return header, record, streams, extras
     if header.entropy_coded:
-        return header, b"", payload
-    return header, FloatRecord(header.dtype, header.compression, header.scale, header.offset), payload
+        return header, b"", [bytes(payload)], extras
+    return header, FloatRecord(header.dtype, header.compression, header.scale, header.offset), [bytes(payload)], extras
 
 
 def compress_payload(raw: bytes, compression: str) -> bytes:
@@ -168,26 +191,30 @@ def pack(header: Header, codes: np.ndarray | bytes) -> bytes:
     return _assemble(header, compress_payload(raw, header.compression))
 
 
-def pack_streams(header: Header, record: bytes, streams: list[bytes]) -> bytes:
-    """A version 3 file: the header, then the model's record and its length-prefixed streams.
-
-    Payload: record length (u8), record, stream count (u8), then per stream
-    its length (u32 LE) and bytes.
-    """
+def streams_payload(record: bytes, streams: list[bytes]) -> bytes:
+    """A version 3 payload: record length (u8), record, stream count (u8), then per stream its length (u32 LE) and bytes."""
     if len(record) > MAX_RECORD or not 0 < len(streams) <= MAX_STREAMS:
         raise ValueError("record or stream count out of range")
     parts = [bytes([len(record)]), bytes(record), bytes([len(streams)])]
     for s in streams:
         parts += [STREAM_LENGTH.pack(len(s)), bytes(s)]
-    return _assemble(header, b"".join(parts), version=3)
+    return b"".join(parts)
+
+
+def pack_streams(header: Header, record: bytes, streams: list[bytes]) -> bytes:
+    """A version 3 file: the header, then the model's record and its length-prefixed streams."""
+    return _assemble(header, streams_payload(record, streams), version=3)
 
 
 def unpack_streams(data: bytes, label: str = "<input>") -> tuple[Header, bytes, list[bytes]]:
-    """The header, record and streams of a version 3 file (checked: lengths must add up exactly)."""
-    header = parse_header(data, label)
+    """The header, record and streams of a version 3 file, or of a version 4 file of layout 3 (checked: lengths must add up exactly)."""
+    header, payload, _ = _parse(data, label, whole=True)
     if not header.streams:
-        raise CaeError(f"{label}: a version {header.version} file has no streams")
-    payload = memoryview(data)[HEADER_SIZE:]
+        raise CaeError(f"{label}: a version {header.codes_version} file has no streams")
+    return (header, *_split_streams(payload, label))
+
+
+def _split_streams(payload: memoryview, label: str) -> tuple[bytes, list[bytes]]:
     bad = CaeError(f"{label}: corrupt stream layout")
     if len(payload) < 2 or payload[0] + 2 > len(payload):
         raise bad
@@ -210,10 +237,11 @@ def unpack_streams(data: bytes, label: str = "<input>") -> tuple[Header, bytes, 
         pos += n
     if pos != len(payload):
         raise CaeError(f"{label}: {len(payload) - pos} trailing bytes after the streams")
-    return header, record, streams
+    return record, streams
 
 
 def _assemble(header: Header, payload: bytes, version: int | None = None) -> bytes:
+    """Header and payload; the CRC-32 covers both (versions 1-3) or the header alone (version 4: each chunk has its own)."""
     version = version or (2 if header.entropy_coded else header.version)
     name = header_name(header.model_name).encode("ascii")
     fields = (
@@ -222,7 +250,8 @@ def _assemble(header: Header, payload: bytes, version: int | None = None) -> byt
         header.scale, header.offset, header.fingerprint, name, len(payload),
     )
     head = HEADER.pack(*fields, 0)[:-4]
-    return head + struct.pack("<I", _crc(head, payload)) + payload
+    crc = zlib.crc32(head) & 0xFFFFFFFF if version >= container.VERSION else _crc(head, payload)
+    return head + struct.pack("<I", crc) + payload
 
 
 def inflate(kind: str, payload: bytes, expected: int, label: str) -> bytes:
@@ -255,8 +284,20 @@ def parse_header(data: bytes, label: str = "<input>", whole: bool = True) -> Hea
     With ``whole`` False, ``data`` may be the header alone (its first
     :data:`HEADER_SIZE` bytes): the length and CRC of the payload are not
     checked (``cae info`` on a file it does not read whole, Pillow's
-    ``Image.open``); decoding always reads and checks the whole file.
+    ``Image.open``; a version 4 header's own CRC is); decoding always reads
+    and checks the whole file (for version 4: every chunk).
     """
+    return _parse(data, label, whole)[0]
+
+
+def parse_extras(data: bytes, label: str = "<input>") -> tuple[Header, Extras]:
+    """The header and extras (metadata, alpha; empty before version 4) of a whole file, checked, without unpacking its codes."""
+    header, _, extras = _parse(data, label, whole=True)
+    return header, extras
+
+
+def _parse(data: bytes, label: str, whole: bool) -> tuple[Header, memoryview | None, Extras]:
+    """The header, the codes' payload (None unless ``whole``) and the extras of ``data``."""
     if len(data) == 0:
         raise CaeError(f"{label}: empty file")
     if len(data) < 4 or data[:4] != MAGIC:
@@ -271,17 +312,28 @@ def parse_header(data: bytes, label: str = "<input>", whole: bool = True) -> Hea
     if len(data) < HEADER_SIZE:
         raise CaeError(f"{label}: truncated .cae file ({len(data)} bytes, the header alone is {HEADER_SIZE})")
     (_, _, dtype, comp, channels, width, height, th, tw, code_length, scale, offset, fp, name, payload_len, crc) = HEADER.unpack_from(data)
+    chunked = version >= container.VERSION
     if whole and HEADER_SIZE + payload_len != len(data):
         what = "truncated" if HEADER_SIZE + payload_len > len(data) else "has trailing bytes"
         raise CaeError(f"{label}: .cae file {what} ({len(data)} bytes, the header says {HEADER_SIZE + payload_len})")
-    if whole and _crc(data[: HEADER_SIZE - 4], data[HEADER_SIZE:]) != crc:
+    if chunked and zlib.crc32(memoryview(data)[: HEADER_SIZE - 4]) & 0xFFFFFFFF != crc:
+        raise CaeError(f"{label}: checksum mismatch in the header, the file is corrupted")
+    if whole and not chunked and _crc(data[: HEADER_SIZE - 4], data[HEADER_SIZE:]) != crc:
         raise CaeError(f"{label}: checksum mismatch, the file is corrupted")
+    payload, extras, layout = None, Extras(), 0
+    if whole:
+        payload = memoryview(data)[HEADER_SIZE:]
+        if chunked:
+            layout, payload, extras = container.read_chunks(payload, label)
+    codes = layout or version
     if dtype not in DTYPES:
         raise CaeError(f"{label}: unknown code dtype {dtype}")
     if comp not in COMPRESSIONS:
         raise CaeError(f"{label}: unknown payload compression {comp}")
-    if (DTYPES[dtype] == "int") != (COMPRESSIONS[comp] == "range") or (DTYPES[dtype] == "int" and version < 2) or (version >= 3 and DTYPES[dtype] != "int"):
-        raise CaeError(f"{label}: code dtype '{DTYPES[dtype]}' does not go with compression '{COMPRESSIONS[comp]}' in a version {version} file")
+    entropy = DTYPES[dtype] == "int"
+    if entropy != (COMPRESSIONS[comp] == "range") or (codes < container.VERSION and ((entropy and codes < 2) or (codes >= 3 and not entropy))):
+        where = f"a version {version} file" + (f" of layout {layout}" if layout else "")
+        raise CaeError(f"{label}: code dtype '{DTYPES[dtype]}' does not go with compression '{COMPRESSIONS[comp]}' in {where}")
     if channels not in (1, 3):
         raise CaeError(f"{label}: unsupported channel count {channels}")
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE) or width * height > MAX_PIXELS:
@@ -293,11 +345,11 @@ def parse_header(data: bytes, label: str = "<input>", whole: bool = True) -> Hea
     header = Header(
         width=width, height=height, channels=channels, tile_height=th, tile_width=tw, code_length=code_length,
         dtype=DTYPES[dtype], compression=COMPRESSIONS[comp], scale=float(scale), offset=float(offset),
-        fingerprint=fp, model_name=name.rstrip(b"\0").decode("ascii", "replace"), version=version,
+        fingerprint=fp, model_name=name.rstrip(b"\0").decode("ascii", "replace"), version=version, layout=layout,
     )
     if header.raw_payload_size > MAX_PAYLOAD:
         raise CaeError(f"{label}: declared payload of {header.raw_payload_size} bytes is out of range")
-    return header
+    return header, payload, extras
 
 
 def unpack(data: bytes, label: str = "<input>") -> tuple[Header, np.ndarray | bytes]:
