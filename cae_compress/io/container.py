@@ -15,7 +15,8 @@ Chunks of version 4:
 * ``exif``: EXIF, as a TIFF stream (``II*\\0`` or ``MM\\0*``; no ``Exif\\0\\0``);
 * ``xmpd``: an XMP packet (UTF-8 XML), as it is;
 * ``alph``: the alpha plane, lossless: a method byte (0: a PNG of the
-  8-bit greyscale plane, the image's width and height), then its bytes.
+  8-bit greyscale plane, the image's width and height; 1: one byte, the
+  value of every pixel), then its bytes.
 
 Every length is checked against the bytes that are there before anything is
 sliced or decoded; every refusal is one :class:`CaeError` line.
@@ -48,6 +49,7 @@ KNOWN = (IMAGE, ICC, EXIF, XMP, ALPHA)
 METADATA = {ICC: "icc_profile", EXIF: "exif", XMP: "xmp"}  # chunk -> the key of Pillow's ``info``
 
 ALPHA_PNG = 0  # alph's method byte: a PNG of the plane
+ALPHA_CONSTANT = 1  # alph's method byte: one value (the next byte) for every pixel, e.g. an opaque RGBA image
 EXIF_PREFIX = b"Exif\x00\x00"  # JPEG's APP1 prefix, which Pillow's info["exif"] carries; not stored
 
 
@@ -135,7 +137,7 @@ def read_chunks(payload: memoryview, label: str) -> tuple[int, memoryview, Extra
     if len(image) < 1 or image[0] not in (1, 2, 3):
         raise CaeError(f"{label}: unknown image layout {image[0] if len(image) else '(none)'} in chunk 'IMAG'")
     alpha = values.get(ALPHA)
-    if alpha is not None and (len(alpha) < 1 or alpha[0] != ALPHA_PNG):
+    if alpha is not None and not ((len(alpha) >= 1 and alpha[0] == ALPHA_PNG) or (len(alpha) == 2 and alpha[0] == ALPHA_CONSTANT)):
         raise CaeError(f"{label}: unknown alpha coding {alpha[0] if len(alpha) else '(none)'} in chunk 'alph'")
     exif = values.get(EXIF)
     extras = Extras(
@@ -147,9 +149,11 @@ def read_chunks(payload: memoryview, label: str) -> tuple[int, memoryview, Extra
 
 # ------------------------------------------------------------------------- alpha
 def encode_alpha(plane: np.ndarray) -> bytes:
-    """The ``alph`` chunk's data of an (H, W) uint8 alpha plane: method 0, a PNG (Pillow, level 9) of the plane."""
+    """The ``alph`` chunk's data of an (H, W) uint8 alpha plane: method 1 (its one value) where every pixel has one, else method 0, a PNG (Pillow, level 9) of the plane."""
     from PIL import Image
 
+    if plane.size and (plane == plane.flat[0]).all():
+        return bytes([ALPHA_CONSTANT, int(plane.flat[0])])
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(plane, dtype=np.uint8), mode="L").save(buf, format="PNG", optimize=True)
     return bytes([ALPHA_PNG]) + buf.getvalue()
@@ -159,6 +163,8 @@ def decode_alpha(data: bytes, width: int, height: int, label: str) -> np.ndarray
     """The (H, W) uint8 alpha plane of an ``alph`` chunk's data, checked to be an 8-bit plane of the image's size before it is decoded."""
     from PIL import Image
 
+    if data[0] == ALPHA_CONSTANT:
+        return np.full((height, width), data[1], np.uint8)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
