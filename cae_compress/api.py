@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -23,10 +24,10 @@ from PIL import Image
 from cae_compress import codec, zoo
 from cae_compress.codecs import dense
 from cae_compress.codecs.base import Codec
-from cae_compress.errors import CaeError
+from cae_compress.errors import CaeError, CaeWarning
 from cae_compress.io import DEFAULT_MAX_PIXELS, files
 from cae_compress.io import format as fmt
-from cae_compress.io.images import PNG_LEVEL, format_for_path, image_bytes, pil_to_array, read_image
+from cae_compress.io.images import PNG_LEVEL, format_for_path, image_bytes, pil_to_picture, read_image, read_picture, saving
 from cae_compress.training.data import load_dataset
 
 # The TensorFlow side (inspect, export) is imported by the commands that need it; tqdm when a bar shows.
@@ -56,6 +57,7 @@ def encode_files(
     effort: int | None = None,
     code_length: int | None = None,
     jobs: int = 1,
+    strip: bool = False,
 ) -> int:
     """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed).
 
@@ -67,7 +69,8 @@ def encode_files(
     encode time (TensorFlow); ``progress`` False silences its progress bar.
     ``code_length`` N picks the shipped dense-code model ``cifar10-N``.
     ``jobs`` N above 1 encodes in N worker processes, each loading the model
-    once (the cores shared among them).
+    once (the cores shared among them).  The ICC profile, EXIF and XMP of
+    each image are kept in its file (``strip``: not); so is alpha, always.
     """
     if dtype is not None or compression is not None:  # options of the dense-code models' files: checked before any work
         dense.check_options(dtype or dense.DEFAULT_DTYPE, compression or dense.DEFAULT_COMPRESSION)
@@ -83,6 +86,7 @@ def encode_files(
     runtime = zoo.load(model, model_path, backend)
     _check_model_flags(runtime, quality, bpp, effort)
     encoder = _FileEncoder(dict(model=model, model_path=model_path, backend=backend), quality, bpp, effort, dtype, compression, force, progress)
+    encoder.strip = strip
     jobs = min(jobs, len(planned))
     if jobs == 1 or any(j.source == files.STDIO for j in planned):
         encoder.runtime = runtime
@@ -103,6 +107,7 @@ class _FileEncoder:
         self.model, self.quality, self.bpp, self.effort = model, quality, bpp, effort
         self.dtype, self.compression, self.force, self.progress = dtype, compression, force, progress
         self.runtime = None
+        self.strip = False
 
     def __getstate__(self):
         return {**self.__dict__, "runtime": None}  # each process loads its own model
@@ -110,18 +115,18 @@ class _FileEncoder:
     def load(self) -> None:
         self.runtime = zoo.load(self.model["model"], self.model["model_path"], self.model["backend"])
 
-    def fit(self, pixels, label: str) -> bytes:
+    def fit(self, pixels, label: str, extras=None) -> bytes:
         """The file at --quality, or at the highest quality whose file fits the --bpp budget."""
         if not self.effort or self.effort == 1:
-            return self._fit(pixels, label, None)
+            return self._fit(pixels, label, None, extras)
         from tqdm import tqdm
 
         show = sys.stderr.isatty() if self.progress is None else self.progress
         with tqdm(desc=f"refine {label}", unit="step", disable=not show, file=sys.stderr, leave=False) as bar:
-            return self._fit(pixels, label, bar.update)
+            return self._fit(pixels, label, bar.update, extras)
 
-    def _fit(self, pixels, label, on_step) -> bytes:
-        data, fits = codec.encode_fitting(self.runtime, pixels, self.quality, self.bpp, self.effort, on_step, self.dtype, self.compression)
+    def _fit(self, pixels, label, on_step, extras=None) -> bytes:
+        data, fits = codec.encode_fitting(self.runtime, pixels, self.quality, self.bpp, self.effort, on_step, self.dtype, self.compression, extras)
         if not fits:
             print(f"cae: warning: {_no_fit(label, self.bpp, data, pixels)}", file=sys.stderr)
         return data
@@ -131,11 +136,10 @@ class _FileEncoder:
         data = files.read_input(job.source)
         if not data:
             raise CaeError(f"{label}: empty input")
-        pixels = read_image(data, label)
+        with warnings_on_stderr():
+            pixels, extras = read_picture(data, label)
         _check_target(job, self.force)
-        if pixels.shape[-1] in (2, 4):
-            print(f"cae: warning: {label}: alpha channel dropped (the .cae stores color only)", file=sys.stderr)
-        files.write_output(job.target, self.fit(pixels, label), self.force)
+        files.write_output(job.target, self.fit(pixels, label, None if self.strip else extras), self.force)
 
 
 _WORKER: dict = {}
@@ -147,6 +151,24 @@ def _start_worker(encoder: _FileEncoder, threads: int) -> None:
     encoder.progress = False
     encoder.load()
     _WORKER["encoder"] = encoder
+
+
+@contextlib.contextmanager
+def warnings_on_stderr():
+    """The CLI's way to say a :class:`CaeWarning` of the library (a reduction, metadata left out): one ``cae: warning:`` line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CaeWarning)
+        try:
+            yield
+        finally:
+            others = []
+            for w in caught:
+                if issubclass(w.category, CaeWarning):
+                    print(f"cae: warning: {w.message}", file=sys.stderr)
+                else:
+                    others.append(w)
+    for w in others:  # any other warning, as it would have been shown
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _work_in_worker(job: files.Job) -> None:
@@ -183,13 +205,15 @@ def model_for_file(header: fmt.Header, label: str, backend: str = "auto", fixed=
 
 
 def decode_data(data: bytes, label: str = "<input>", max_pixels: int | None = None, backend: str = "auto", model=None, fast: bool = False,
-                on_full=None):
+                on_full=None, with_extras: bool = False):
     """The uint8 pixels (H, W, C) of ``.cae`` bytes, by the model the file names (or ``model``), refused over ``max_pixels``.
 
     What ``cae decode``, :func:`decompress` and the Pillow plugin do with a
     file.  ``fast``: through the model's fast synthesis where it has one
     (the same symbols and checks, a cheaper synthesis); where it has none
     the file decodes in full and ``on_full(message)``, if given, is told.
+    A file with alpha gives 2 or 4 channels; ``with_extras``: the pixels
+    and the file's metadata (:class:`~cae_compress.io.container.Extras`).
     """
     budget = max_pixels or DEFAULT_MAX_PIXELS
     header = fmt.parse_header(data, label)
@@ -198,7 +222,7 @@ def decode_data(data: bytes, label: str = "<input>", max_pixels: int | None = No
     if fast and not runtime.fast and on_full is not None:
         on_full(no_fast_synthesis(runtime))
     with _lock_of(runtime):
-        return codec.decode(runtime, data, label, max_pixels=budget, fast=fast)
+        return codec.decode(runtime, data, label, max_pixels=budget, fast=fast, with_extras=with_extras)
 
 
 def no_fast_synthesis(runtime) -> str:
@@ -245,10 +269,14 @@ def decode_files(
         data = files.read_input(job.source)
         fmt.parse_header(data, label)
         _check_target(job, force)
-        pixels = decode_data(data, label, max_pixels, backend, fixed, fast, full)
+        pixels, extras = decode_data(data, label, max_pixels, backend, fixed, fast, full, with_extras=True)
         fmt_name = "PNG" if job.target == files.STDIO else format_for_path(job.target)
+        pixels, args, left = saving(pixels, extras, fmt_name)
+        if left:
+            where = "<stdout>" if job.target == files.STDIO else job.target
+            print(f"cae: warning: {where}: {', '.join(left)} not written ({fmt_name} holds {'none of them' if len(left) > 1 else 'none'} here)", file=sys.stderr)
         try:
-            out = image_bytes(pixels, fmt_name, **({"compress_level": PNG_LEVEL} if fmt_name == "PNG" else {}))
+            out = image_bytes(pixels, fmt_name, **args, **({"compress_level": PNG_LEVEL} if fmt_name == "PNG" else {}))
         except (KeyError, OSError, ValueError) as exc:
             raise CaeError(f"{job.target}: cannot write {fmt_name} ({exc})") from None
         files.write_output(job.target, out, force)
@@ -303,7 +331,7 @@ def file_info(path: str) -> dict:
     """What ``cae info`` says of one ``.cae`` file: its header, record and streams, never its pixels."""
     label = "<stdin>" if path == files.STDIO else path
     data = files.read_input(path)
-    header, record, streams = fmt.unpack_file(data, label)  # checks the header and the payload's CRC-32
+    header, record, streams, extras = fmt.unpack_all(data, label)  # checks the header and the payload's CRC-32 (version 4: every chunk's)
     shipped = zoo.shipped_models()
     model, available, described = None, False, {}
     if header.model_name in shipped:
@@ -326,7 +354,12 @@ def file_info(path: str) -> dict:
         "streams": [len(x) for x in streams],
         "crc32": "ok",  # the header's CRC-32 of header and payload, checked above
     }
-    if header.version == 1 and not described:
+    if header.version >= 4:  # its chunks beside the image: metadata, alpha, skipped ones
+        info["layout"] = header.layout
+        info["chunks"] = {name: len(value) for name, value in (("icc", extras.icc_profile), ("exif", extras.exif), ("xmp", extras.xmp),
+                                                              ("alpha", extras.alpha)) if value is not None}
+        info["skipped_chunks"] = list(extras.skipped)
+    if header.codes_version == 1 and not described:
         info.update(dtype=header.dtype, compression=header.compression)
     if available:
         info["fast_synthesis"] = model.fast
@@ -347,8 +380,13 @@ def format_info(info: dict) -> str:
     if "dtype" in info:
         lines.append(f"  codes:     {info['dtype']}, payload compression {info['compression']}")
     lines.append(f"  streams:   {' + '.join(str(n) for n in info['streams'])} bytes" + (f", record {info['record_bytes']} bytes" if info["record_bytes"] else ""))
+    if "chunks" in info:
+        carried = ", ".join(f"{name} ({n} bytes)" for name, n in info["chunks"].items()) or "nothing"
+        skipped = f"; skipped (unknown): {', '.join(info['skipped_chunks'])}" if info["skipped_chunks"] else ""
+        lines.append(f"  chunks:    image (layout {info['layout']}), {carried}{skipped}")
     symbols = f"; symbols CRC-32 {info['symbols_crc32']}, checked when decoded" if "symbols_crc32" in info else ""
-    lines.append(f"  checksum:  CRC-32 of header and payload ok{symbols}")
+    what = "of the header and each chunk" if "chunks" in info else "of header and payload"
+    lines.append(f"  checksum:  CRC-32 {what} ok{symbols}")
     return "\n".join(lines)
 
 
@@ -424,15 +462,20 @@ def resolve_model(model, backend: str = "auto"):
 
 def as_pixels(image) -> np.ndarray:
     """An (H, W, C) uint8 array of a PIL image (the same rules as reading an image file) or of an H x W [x C] uint8 array."""
+    return as_picture(image)[0]
+
+
+def as_picture(image):
+    """:func:`as_pixels` and the metadata of a PIL image's ``info`` (ICC profile, EXIF, XMP; none for an array)."""
     if isinstance(image, Image.Image):
-        return pil_to_array(image)
+        return pil_to_picture(image)
     pixels = np.asarray(image)
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and not 1 <= pixels.shape[2] <= 4):
         raise CaeError(f"an image is a PIL image or an HxW or HxWxC uint8 array (C 1-4), not a {pixels.dtype} array of shape {pixels.shape}")
-    return pixels if pixels.ndim == 3 else pixels[..., None]
+    return (pixels if pixels.ndim == 3 else pixels[..., None]), None
 
 
-def compress(image, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None) -> bytes:
+def compress(image, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None, strip: bool = False) -> bytes:
     """The ``.cae`` bytes of ``image`` (a PIL image, or an HxW[xC] uint8 array), like ``cae encode``.
 
     ``quality`` 0-100 (default: the model's own for models with a continuous
@@ -443,23 +486,33 @@ def compress(image, quality: int | None = None, *, bpp: float | None = None, eff
     ``model``: a shipped model's name, a ``.keras`` file or run folder, or a
     loaded model (``cae_compress.zoo.load``); default the default model.
     Models are loaded once per process; calls are thread-safe (calls on one
-    model take turns).  Alpha is dropped.  Errors are :class:`CaeError` with
+    model take turns).  Alpha (RGBA, LA, a 2- or 4-channel array) is kept,
+    losslessly; so are a PIL image's ICC profile, EXIF (orientation reset to
+    1: the pixels are turned) and XMP, from its ``info`` (``strip``: not).
+    A reduction (16-bit samples, frames after the first, CMYK) is a
+    :class:`~cae_compress.errors.CaeWarning`.  Errors are :class:`CaeError` with
     the CLI's one-line messages; TensorFlow is not imported (but for
     ``effort`` above 1).
     """
-    pixels = as_pixels(image)
+    pixels, extras = as_picture(image)
+    return compress_picture(pixels, None if strip else extras, quality, bpp=bpp, effort=effort, model=model, stacklevel=3)
+
+
+def compress_picture(pixels: np.ndarray, extras=None, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None,
+                     stacklevel: int = 2) -> bytes:
+    """:func:`compress` of an (H, W, C) uint8 array and the metadata to carry (:class:`~cae_compress.io.container.Extras`, or None)."""
     _check_quality_flags(quality, bpp)
     runtime, lock = resolve_model(model)
     _check_model_flags(runtime, quality, bpp, effort)
     with lock:
-        data, fits = codec.encode_fitting(runtime, pixels, quality, bpp, effort)
+        data, fits = codec.encode_fitting(runtime, pixels, quality, bpp, effort, extras=extras)
     if not fits:
-        warnings.warn(_no_fit("<image>", bpp, data, pixels), stacklevel=2)
+        warnings.warn(_no_fit("<image>", bpp, data, pixels), stacklevel=stacklevel)
     return data
 
 
-def decompress(data: bytes, *, model=None, max_pixels: int | None = None, fast: bool = False) -> np.ndarray:
-    """The (H, W, C) uint8 pixels of ``.cae`` bytes (C is 1 or 3), like ``cae decode``.
+def decompress(data: bytes, *, model=None, max_pixels: int | None = None, fast: bool = False, with_info: bool = False):
+    """The (H, W, C) uint8 pixels of ``.cae`` bytes (C is 1 or 3; 2 or 4 with alpha), like ``cae decode``.
 
     The file names its model; ``model`` (a name, a path or a loaded model)
     decodes a file of a model that is not shipped.  Files declaring more than
@@ -467,9 +520,13 @@ def decompress(data: bytes, *, model=None, max_pixels: int | None = None, fast: 
     before any work.  ``fast``: through the model's cheaper synthesis, like
     ``cae decode --fast`` (previews, thumbnails, browsing): the same symbols,
     checked alike, slightly less faithful pixels; a model without one decodes
-    in full, with a warning.
+    in full, with a warning.  ``with_info``: ``(pixels, info)``, ``info``
+    the file's metadata as Pillow's ``info`` holds it (``icc_profile``,
+    ``exif``, ``xmp``: bytes; only those the file carries), ready for
+    ``Image.fromarray(pixels).save(..., **info)``.
     """
     fixed = resolve_model(model)[0] if model is not None else None
-    return decode_data(bytes(data), "<bytes>", max_pixels, model=fixed, fast=fast, on_full=lambda m: warnings.warn(m, stacklevel=3))
+    out = decode_data(bytes(data), "<bytes>", max_pixels, model=fixed, fast=fast, on_full=lambda m: warnings.warn(m, stacklevel=3), with_extras=with_info)
+    return (out[0], out[1].info()) if with_info else out
 
 

@@ -147,17 +147,24 @@ def encode(
     jobs: int = typer.Option(1, "--jobs", "-j", help="Encode in this many worker processes, each loading the model once (the cores are shared among them)."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars on stderr (they show on a terminal only)."),
+    strip: bool = typer.Option(False, "--strip", help="Leave the input's ICC profile, EXIF and XMP out of the .cae file (kept by default; alpha is always kept)."),
 ):
     """Encode images to .cae files: codes of the autoencoder, tile by tile.
 
     Rate models (architecture factorized, e.g. the shipped rate-q1..) round their
     codes to integers and entropy-code them; --dtype and --compression apply to
     the other models only.
+
+    The ICC profile, EXIF (orientation reset: the pixels are turned) and XMP
+    of each image, and its alpha (losslessly), are kept in the .cae file;
+    'cae decode' writes them back. 16-bit samples, frames after the first
+    and CMYK are reduced, each with a warning line.
     """
     from cae_compress.api import encode_files
 
     raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, progress=False if quiet else None,
-                                  backend=backend, quality=quality, bpp=bpp, recursive=recursive, effort=effort, code_length=code_length, jobs=jobs))
+                                  backend=backend, quality=quality, bpp=bpp, recursive=recursive, effort=effort, code_length=code_length, jobs=jobs,
+                                  strip=strip))
 
 
 @app.command()
@@ -173,7 +180,7 @@ def decode(
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every .cae file under it; -o FOLDER mirrors its tree; a summary line at the end."),
     fast: bool = typer.Option(False, "--fast", help="Decode through the model's cheaper synthesis (faster, slightly softer: for previews, thumbnails, browsing): the same symbols, checked alike. A model without one (see 'cae info') decodes in full, with a warning."),
 ):
-    """Decode .cae files back to images."""
+    """Decode .cae files back to images, with the ICC profile, EXIF, XMP and alpha a file carries (a warning names what the output format cannot hold)."""
     from cae_compress.api import decode_files
 
     raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels, recursive=recursive, fast=fast))

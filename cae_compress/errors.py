@@ -18,3 +18,7 @@ class CaeError(Exception):
 
     def __reduce__(self):  # raised in a worker process, re-raised here with its exit code
         return (CaeError, (self.message, self.exit_code))
+
+
+class CaeWarning(UserWarning):
+    """Something done to an input the user should know of (16 bits reduced to 8, frames after the first left out, metadata not written): one line, starting with the file's name; the CLI prints it as ``cae: warning: ...``."""

@@ -25,6 +25,14 @@ full size.  After ``load()``, ``im.info["synthesis"]`` says which ran
 (``"fast"`` or ``"full"``; full where the model has no fast synthesis).
 
 >>> im = Image.open("photo.cae"); im.thumbnail((256, 256))   # decoded through the fast synthesis
+
+Metadata and alpha, as Pillow's AVIF and WebP plugins have them: a file's
+ICC profile, EXIF and XMP are in ``im.info`` (``icc_profile``, ``exif``,
+``xmp``) from ``Image.open`` on, and a file with alpha opens as RGBA (LA for
+grayscale).  ``save`` writes alpha always, the ICC profile of
+``icc_profile=`` or else of ``im.info``, and EXIF and XMP of ``exif=``
+(bytes or an ``Image.Exif``) and ``xmp=``; any other option (``lossless=``,
+say) raises ValueError rather than being ignored.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from PIL import Image, ImageFile
 from cae_compress import api
 from cae_compress.errors import CaeError
 from cae_compress.io import format as fmt
+from cae_compress.io.container import Extras, exif_tiff, reset_orientation
+from cae_compress.io.images import turned
 
 FORMAT = "CAE"
 MIME = "image/x-cae"
@@ -55,8 +65,17 @@ class CaeImageFile(ImageFile.ImageFile):
             header = fmt.parse_header(head, self.filename or "<image>", whole=False)
         except CaeError as exc:
             raise SyntaxError(exc.message) from None  # Pillow's way to say "not mine": it tries the other plugins
+        alpha = False
+        if header.version >= 4:  # chunks: metadata and alpha are known from the whole file (checked, CRCs and all)
+            data = head + self.fp.read()
+            try:
+                header, extras = fmt.parse_extras(data, self.filename or "<image>")
+            except CaeError as exc:
+                raise SyntaxError(exc.message) from None
+            self.info.update(extras.info())
+            alpha = extras.alpha is not None
         self._size = (header.width, header.height)
-        self._mode = "L" if header.channels == 1 else "RGB"
+        self._mode = ("LA" if alpha else "L") if header.channels == 1 else ("RGBA" if alpha else "RGB")
         self.info["model"] = header.model_name
         self.info["version"] = header.version
         self.tile = []  # decoded whole by load(), not tile by tile
@@ -100,10 +119,32 @@ def open_image(source) -> Image.Image:
     return Image.open(source, formats=[FORMAT])
 
 
+OPTIONS = ("quality", "bpp", "effort", "model")
+METADATA = ("icc_profile", "exif", "xmp")
+
+
 def _save(im: Image.Image, fp, filename) -> None:
     info = im.encoderinfo
-    options = {k: info[k] for k in ("quality", "bpp", "effort", "model") if info.get(k) is not None}
-    fp.write(api.compress(im, **options))
+    unknown = sorted(k for k in info if k not in OPTIONS + METADATA)
+    if unknown:
+        raise ValueError(f"unknown save option{'s' * (len(unknown) > 1)} for .cae: {', '.join(unknown)} (it takes {', '.join(OPTIONS + METADATA)}; .cae has no lossless mode)")
+    options = {k: info[k] for k in OPTIONS if info.get(k) is not None}
+    pixels, own = api.as_picture(im)  # reductions (16 bits, frames, CMYK) are said as warnings
+    exif = info.get("exif")
+    if isinstance(exif, Image.Exif):
+        exif = exif.tobytes()
+    exif = exif_tiff(exif)
+    if exif is not None and turned(im):  # the pixels are turned as im's own EXIF says: so says the EXIF written
+        exif = reset_orientation(exif)
+    xmp = info.get("xmp")
+    extras = Extras(
+        icc_profile=bytes(info["icc_profile"]) if info.get("icc_profile") else own.icc_profile,  # im.info's (a CMYK image's is dropped)
+        exif=exif, xmp=(xmp.encode("utf-8") if isinstance(xmp, str) else bytes(xmp)) if xmp else None,
+    )
+    try:
+        fp.write(api.compress_picture(pixels, extras, **options))
+    except CaeError as exc:
+        raise ValueError(exc.message) from None
 
 
 Image.register_open(FORMAT, CaeImageFile, _accept)
