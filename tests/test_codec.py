@@ -38,10 +38,14 @@ def test_round_trip_any_size_gives_back_the_original_pixels(lossless, h, w, c, d
     data = codec.encode(lossless, img, dtype, compression)
     header = fmt.parse_header(data)
     assert (header.width, header.height) == (w, h)
-    assert header.channels == (1 if c in (1, 2) else 3)  # grayscale stays grayscale, alpha is dropped
+    assert header.channels == (1 if c in (1, 2) else 3)  # grayscale stays grayscale
     assert header.dtype == dtype
+    assert header.version == (4 if c in (2, 4) else 1)  # alpha: a version 4 file
     out = codec.decode(lossless, data)
-    assert out.shape == (h, w, header.channels) and out.dtype == np.uint8
+    assert out.shape == (h, w, header.channels + (c in (2, 4))) and out.dtype == np.uint8
+    if c in (2, 4):  # alpha comes back exactly
+        np.testing.assert_array_equal(out[..., -1], img[..., -1])
+        out = out[..., :-1]
     expected = to_channels(img, header.channels)  # the original, as luma for grayscale, without alpha
     if dtype == "uint8":  # codes quantized to 256 levels over the file
         assert 10 * np.log10(255**2 / max(np.mean((out.astype(float) - expected) ** 2), 1e-12)) > 40

@@ -111,7 +111,7 @@ def test_pillow_opens_golden_files_lazily_and_saves_cae(tmp_path):
     Image.fromarray(img).save(tmp_path / "b.cae", quality=10)
     assert (tmp_path / "b.cae").stat().st_size < (tmp_path / "a.cae").stat().st_size
     assert psnr(Image.open(tmp_path / "a.cae"), img) > 30
-    Image.fromarray(img).convert("RGBA").save(tmp_path / "c.cae", bpp=0.4)  # alpha dropped, size as asked
+    Image.fromarray(img).convert("RGBA").save(tmp_path / "c.cae", bpp=0.4)  # alpha kept (opaque: 2 bytes), size as asked
     assert 8 * (tmp_path / "c.cae").stat().st_size / (120 * 160) <= 0.4
     thumb = Image.open(tmp_path / "a.cae")
     thumb.thumbnail((40, 40))

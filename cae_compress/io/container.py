@@ -175,6 +175,8 @@ def decode_alpha(data: bytes, width: int, height: int, label: str) -> np.ndarray
                 plane = np.asarray(im, dtype=np.uint8)
     except CaeError:
         raise
+    except Image.UnidentifiedImageError:
+        raise CaeError(f"{label}: corrupt alpha plane (not a PNG)") from None
     except Exception as exc:  # Pillow raises many kinds for bad data
         raise CaeError(f"{label}: corrupt alpha plane ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     return plane
