@@ -44,7 +44,7 @@ from PIL import Image, ImageFile
 from cae_compress import api
 from cae_compress.errors import CaeError
 from cae_compress.io import format as fmt
-from cae_compress.io.container import Extras, exif_tiff, reset_orientation
+from cae_compress.io.container import Extras, exif_tiff, reset_orientation, reset_xmp_orientation
 from cae_compress.io.images import turned
 
 FORMAT = "CAE"
@@ -134,12 +134,15 @@ def _save(im: Image.Image, fp, filename) -> None:
     if isinstance(exif, Image.Exif):
         exif = exif.tobytes()
     exif = exif_tiff(exif)
-    if exif is not None and turned(im):  # the pixels are turned as im's own EXIF says: so says the EXIF written
+    if exif is not None and turned(im):  # the pixels are turned as im's own EXIF says: so say the EXIF and XMP written
         exif = reset_orientation(exif)
     xmp = info.get("xmp")
+    xmp = (xmp.encode("utf-8") if isinstance(xmp, str) else bytes(xmp)) if xmp else None
+    if xmp is not None and turned(im):
+        xmp = reset_xmp_orientation(xmp)
     extras = Extras(
         icc_profile=bytes(info["icc_profile"]) if info.get("icc_profile") else own.icc_profile,  # im.info's (a CMYK image's is dropped)
-        exif=exif, xmp=(xmp.encode("utf-8") if isinstance(xmp, str) else bytes(xmp)) if xmp else None,
+        exif=exif, xmp=xmp,
     )
     try:
         fp.write(api.compress_picture(pixels, extras, **options))

@@ -54,6 +54,7 @@ def _warn(message: str) -> None:
 
 def pil_to_picture(img: Image.Image, label: str = "<image>", deep: bool = False) -> tuple[np.ndarray, container.Extras]:
     """The pixels (as :func:`pil_to_array`) and the metadata of a PIL image's ``info``: ICC profile, EXIF (orientation reset to 1 where it was applied), XMP."""
+    deep = deep or _deep(img)
     frames = getattr(img, "n_frames", 1) or 1
     if frames > 1:
         _warn(f"{label}: {frames} frames, encoding the first")
@@ -88,6 +89,11 @@ def pil_to_picture(img: Image.Image, label: str = "<image>", deep: bool = False)
             _warn(f"{label}: {mode} converted to RGB")
         img = img.convert("RGB")
     return np.asarray(img, dtype=np.uint8), extras
+
+
+def _deep(img: Image.Image) -> bool:
+    """Whether a not yet loaded image has 16-bit samples Pillow will give as 8 (a 48- or 64-bit PNG: its raw mode says so)."""
+    return not img.mode.startswith("I") and any(";16" in str(t.args) for t in getattr(img, "tile", None) or [])
 
 
 def turned(img: Image.Image) -> bool:
@@ -146,7 +152,7 @@ def read_picture(source: str | Path | bytes, name: str | None = None) -> tuple[n
             with Image.open(fp) as img:
                 if img.width * img.height > MAX_PIXELS:
                     raise CaeError(f"{label}: image of {img.width}x{img.height} pixels is too large (limit {MAX_PIXELS} pixels)")
-                deep = any(";16" in str(t.args) for t in img.tile) and not img.mode.startswith("I")  # 48/64-bit PNG: Pillow gives 8 bits
+                deep = _deep(img)
                 img.load()
                 return pil_to_picture(img, label, deep)
         except CaeError:
