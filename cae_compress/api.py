@@ -370,7 +370,8 @@ def format_info(info: dict) -> str:
     here = "yes" if info["model_here"] else "no (pass --model-path to decode)"
     lines = [
         f"{info['file']}: {info['bytes']} bytes, .cae version {info['version']}",
-        f"  image:     {info['width']}x{info['height']}, {info['channels']} channel{'s' * (info['channels'] > 1)}, {info['bpp']:.3f} bpp",
+        f"  image:     {info['width']}x{info['height']}, {info['channels']} channel{'s' * (info['channels'] > 1)}"
+        f"{' + alpha' if 'alpha' in info.get('chunks', {}) else ''}, {info['bpp']:.3f} bpp",
         f"  model:     {info['model'] or '(unnamed)'} (fingerprint {info['fingerprint']}), here: {here}",
     ]
     if "quality" in info:
