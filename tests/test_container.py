@@ -340,3 +340,19 @@ def test_every_reduction_is_one_warning_line_in_the_cli_and_a_python_warning(tmp
     with warnings.catch_warnings():
         warnings.simplefilter("error", CaeWarning)  # a plain RGB image: not a word
         cae_compress.compress(Image.fromarray(_pixels(8, 8, 3)), model=MODEL)
+
+
+def test_version_4_golden_files_carry_their_chunks_byte_for_byte():
+    """tests/golden's version 4 files (tools/make_golden.py --v4; their pixels, alpha included, are checked by test_golden.py)."""
+    import hashlib
+    import json
+
+    golden = ROOT / "tests" / "golden"
+    index = json.loads((golden / "golden.json").read_text())
+    v4 = {name: e for name, e in index.items() if e["version"] == 4}
+    assert {e["model"] for e in v4.values()} >= {"channel-context", "cifar10-64"}  # layouts 3 and 1
+    for name, entry in v4.items():
+        header, extras = fmt.parse_extras((golden / name).read_bytes(), name)
+        carried = {"icc": extras.icc_profile, "exif": extras.exif, "xmp": extras.xmp, "alpha": extras.alpha}
+        assert {k: hashlib.sha256(v).hexdigest() for k, v in carried.items()} == entry["chunks_sha256"], name
+        assert header.layout == zoo.load(entry["model"]).version and entry["shape"][2] == 4
