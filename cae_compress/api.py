@@ -418,7 +418,8 @@ def compare_image(image: str, out_dir: str, bpp: float | None = None, quality: i
     if model and model_path:
         raise CaeError("--model and --model-path both pick a model: give one")
     _check_quality_flags(quality, bpp)
-    pixels = read_image(image)
+    with warnings_on_stderr():
+        pixels = read_image(image)
     runtime, lock = resolve_model(model_path or model)
     _check_model_flags(runtime, quality, bpp, None)
     chosen = tuple(c.strip() for c in codecs.split(",") if c.strip())

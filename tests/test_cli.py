@@ -162,7 +162,7 @@ def _bad_cae_files(tmp_path: Path, good: bytes) -> dict[str, bytes]:
         "truncated.cae": good[: len(good) // 2],
         "flipped.cae": good[:-5] + bytes([good[-5] ^ 4]) + good[-4:],
         "magic.cae": b"PK\x03\x04" + good[4:],
-        "newer.cae": good[:4] + b"\x04" + good[5:],
+        "newer.cae": good[:4] + b"\x05" + good[5:],
     }
 
 

@@ -81,6 +81,8 @@ def pil_to_picture(img: Image.Image, label: str = "<image>", deep: bool = False)
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     elif mode in ("RGBA", "RGBa", "PA"):
         img = img.convert("RGBA")
+    elif mode == "RGBX":  # a padding byte: nothing lost
+        img = img.convert("RGB")
     elif mode != "RGB":
         if mode == "CMYK" and extras.icc_profile is not None:
             extras = replace(extras, icc_profile=None)  # a CMYK profile does not describe RGB pixels
