@@ -254,6 +254,8 @@ def decode_files(
     Files declaring more than ``max_pixels`` (default: Pillow's bomb limit, about 179 MP) are refused.
     ``fast``: through each model's fast synthesis where it has one (a
     warning on stderr, once per model, where it has none: decoded in full).
+    The ICC profile, EXIF, XMP and alpha a file carries go into the output
+    where its format holds them; a warning line names what it cannot hold.
     """
     jobs = files.plan(inputs, output, ".png", recursive)
     fixed = zoo.load(model, model_path, backend) if (model or model_path) else None
@@ -272,13 +274,20 @@ def decode_files(
         pixels, extras = decode_data(data, label, max_pixels, backend, fixed, fast, full, with_extras=True)
         fmt_name = "PNG" if job.target == files.STDIO else format_for_path(job.target)
         pixels, args, left = saving(pixels, extras, fmt_name)
+        where = "<stdout>" if job.target == files.STDIO else job.target
         if left:
-            where = "<stdout>" if job.target == files.STDIO else job.target
             print(f"cae: warning: {where}: {', '.join(left)} not written ({fmt_name} holds {'none of them' if len(left) > 1 else 'none'} here)", file=sys.stderr)
+        level = {"compress_level": PNG_LEVEL} if fmt_name == "PNG" else {}
         try:
-            out = image_bytes(pixels, fmt_name, **args, **({"compress_level": PNG_LEVEL} if fmt_name == "PNG" else {}))
+            out = image_bytes(pixels, fmt_name, **args, **level)
         except (KeyError, OSError, ValueError) as exc:
-            raise CaeError(f"{job.target}: cannot write {fmt_name} ({exc})") from None
+            if not args:
+                raise CaeError(f"{job.target}: cannot write {fmt_name} ({exc})") from None
+            try:  # metadata the writer refuses (EXIF or XMP over a JPEG segment's 64 KiB): the image without it, said
+                out = image_bytes(pixels, fmt_name, **level)
+            except (KeyError, OSError, ValueError) as exc:
+                raise CaeError(f"{job.target}: cannot write {fmt_name} ({exc})") from None
+            print(f"cae: warning: {where}: metadata not written ({fmt_name}: {exc})", file=sys.stderr)
         files.write_output(job.target, out, force)
 
     return files.run_jobs(jobs, work, progress, desc="decode", summary=recursive)

@@ -361,3 +361,14 @@ def test_version_4_golden_files_carry_their_chunks_byte_for_byte():
         carried = {"icc": extras.icc_profile, "exif": extras.exif, "xmp": extras.xmp, "alpha": extras.alpha}
         assert {k: hashlib.sha256(v).hexdigest() for k, v in carried.items()} == entry["chunks_sha256"], name
         assert header.layout == zoo.load(entry["model"]).version and entry["shape"][2] == 4
+
+
+def test_metadata_a_writer_refuses_is_left_out_with_a_warning(model, tmp_path):
+    data = codec.encode(model, _pixels(8, 8, 3), extras=container.Extras(xmp=b"<x/>" * 20000))  # 80 KB: over a JPEG segment
+    (tmp_path / "big.cae").write_bytes(data)
+    r = cae("decode", tmp_path / "big.cae", "-o", tmp_path / "big.jpg", "--model", MODEL)
+    assert r.exit_code == 0 and r.stderr == f"cae: warning: {tmp_path / 'big.jpg'}: metadata not written (JPEG: XMP data is too long)\n"
+    assert Image.open(tmp_path / "big.jpg").size == (8, 8)
+    r = cae("decode", tmp_path / "big.cae", "-o", tmp_path / "big.png", "--model", MODEL)
+    assert r.exit_code == 0 and r.stderr == ""
+    assert Image.open(tmp_path / "big.png").info["xmp"] == b"<x/>" * 20000
