@@ -18,7 +18,7 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-__all__ = ["compress", "decompress", "open", "register_opener", "CaeError", "__version__"]
+__all__ = ["compress", "decompress", "open", "register_opener", "CaeError", "CaeWarning", "__version__"]
 
 
 def register_opener() -> None:
@@ -35,8 +35,8 @@ def __getattr__(name):  # the bytes API, loaded on first use (the CLI's start-up
         from cae_compress.pillow import open_image
 
         return open_image
-    if name == "CaeError":
-        from cae_compress.errors import CaeError
+    if name in ("CaeError", "CaeWarning"):
+        from cae_compress import errors
 
-        return CaeError
+        return getattr(errors, name)
     raise AttributeError(f"module 'cae_compress' has no attribute {name!r}")

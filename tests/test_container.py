@@ -153,7 +153,7 @@ def test_lengths_and_crcs_are_checked_before_anything_is_read(model):
         fmt.unpack_all(data[:-1], "f.cae")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(which=st.integers(0, 3), rng=st.randoms(use_true_random=False))
 def test_fuzz_structure_aware_mutations_end_cleanly(model, fuzz_seeds, which, rng):
     """Chunk lengths, types, data, order and counts mutated (CRCs repaired): an image or one clean CaeError line, never another exception."""
