@@ -372,3 +372,22 @@ def test_metadata_a_writer_refuses_is_left_out_with_a_warning(model, tmp_path):
     r = cae("decode", tmp_path / "big.cae", "-o", tmp_path / "big.png", "--model", MODEL)
     assert r.exit_code == 0 and r.stderr == ""
     assert Image.open(tmp_path / "big.png").info["xmp"] == b"<x/>" * 20000
+
+
+def test_a_tiffs_own_structure_tags_are_not_carried_as_exif(tmp_path):
+    from cae_compress.io.images import image_bytes, read_picture, saving
+
+    exif = Image.Exif()
+    exif[0x010F] = "CaeCam"
+    xmp = XMP.replace(b' tiff:Orientation="6"', b"")  # (Pillow turns a TIFF by its XMP orientation when it loads it)
+    exif[700] = xmp
+    Image.fromarray(_pixels(4, 5, 3)).save(tmp_path / "a.tif", exif=exif, icc_profile=SRGB)
+    _, extras = read_picture(tmp_path / "a.tif")
+    carried = Image.Exif()
+    carried.load(extras.exif)
+    assert dict(carried) == {0x010F: "CaeCam"}  # not its width, strips, compression...
+    assert extras.icc_profile == SRGB and extras.xmp == xmp
+    pixels, args, left = saving(_pixels(4, 5, 3), extras, "TIFF")  # and cae decode writes both EXIF and XMP into a TIFF
+    (tmp_path / "b.tif").write_bytes(image_bytes(pixels, "TIFF", **args))
+    _, again = read_picture(tmp_path / "b.tif")
+    assert (again.icc_profile, again.exif, again.xmp, left) == (SRGB, extras.exif, xmp, [])

@@ -106,6 +106,12 @@ def turned(img: Image.Image) -> bool:
         return False
 
 
+# Baseline TIFF tags of the file's own structure (sizes, samples, strips, tiles, compression, colour model) and the
+# metadata carried apart (XMP 700, IPTC 33723, ICC 34675): not EXIF of the picture.
+_TIFF_STRUCTURE = {254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 290, 291, 292, 293, 296, 317, 320,
+                   322, 323, 324, 325, 330, 332, 338, 339, 340, 341, 347, 512, 513, 514, 530, 531, 532, 700, 33723, 34675}
+
+
 def metadata(img: Image.Image) -> container.Extras:
     """The ICC profile, EXIF and XMP of a PIL image, as a ``.cae`` file carries them (before its orientation is applied to the pixels).
 
@@ -119,8 +125,11 @@ def metadata(img: Image.Image) -> container.Extras:
     exif = info.get("exif")
     if isinstance(exif, Image.Exif):
         exif = exif.tobytes()
-    if not exif and img.format == "TIFF":
+    if not exif and img.format == "TIFF":  # a TIFF's own tags are its IFD0: keep those that describe the picture, not its strips
         tags = img.getexif()
+        for tag in list(tags):
+            if tag in _TIFF_STRUCTURE:
+                del tags[tag]
         exif = tags.tobytes() if len(tags) else None
     exif = container.exif_tiff(exif)
     xmp = info.get("xmp") or info.get("XML:com.adobe.xmp") or None
@@ -204,8 +213,12 @@ def saving(pixels: np.ndarray, extras: container.Extras | None, fmt: str) -> tup
                     text = PngImagePlugin.PngInfo()
                     text.add_itxt("XML:com.adobe.xmp", extras.xmp.decode("utf-8", "replace"))
                     args["pnginfo"] = text
-                elif fmt == "TIFF":
-                    args["tiffinfo"] = {700: extras.xmp}
+                elif fmt == "TIFF":  # Pillow's TIFF writer takes one set of tags: the EXIF's, and XMP's tag 700 among them
+                    tags = Image.Exif()
+                    if extras.exif is not None:
+                        tags.load(extras.exif)
+                    tags[700] = extras.xmp
+                    args["exif"] = tags
                 else:
                     args["xmp"] = extras.xmp
     if pixels.shape[-1] in (2, 4) and fmt not in ALPHA_FORMATS:
