@@ -326,7 +326,11 @@ def _reductions(folder: Path) -> dict:
     frames = [Image.fromarray(_pixels(6, 6, 3, i)) for i in range(3)]
     frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:])
     Image.new("CMYK", (5, 5), (10, 20, 30, 40)).save(folder / "cmyk.jpg")
+    Image.new("CMYK", (5, 5), (10, 20, 30, 40)).save(folder / "cmyk-icc.jpg", icc_profile=b"not a usable profile")
+    Image.fromarray(np.linspace(0, 300, 30, dtype=np.float32).reshape(5, 6)).save(folder / "float.tif")
     return {
+        "cmyk-icc.jpg": "cmyk-icc.jpg: CMYK converted to RGB, without its ICC profile (unusable, dropped)",
+        "float.tif": "float.tif: floating-point samples reduced to 8 bits",
         "rgb16.png": "rgb16.png: 16-bit samples reduced to 8 bits", "gray16.png": "gray16.png: 16-bit samples reduced to 8 bits",
         "anim.gif": "anim.gif: 3 frames, encoding the first", "cmyk.jpg": "cmyk.jpg: CMYK converted to RGB",
     }
@@ -343,8 +347,13 @@ def test_every_reduction_is_one_warning_line_in_the_cli_and_a_python_warning(tmp
             cae_compress.compress(im, model=MODEL)
         assert [str(w.message) for w in caught if w.category is CaeWarning] == [message.replace(name, "<image>")], name
     with warnings.catch_warnings():
-        warnings.simplefilter("error", CaeWarning)  # a plain RGB image: not a word
-        cae_compress.compress(Image.fromarray(_pixels(8, 8, 3)), model=MODEL)
+        warnings.simplefilter("error", CaeWarning)  # nothing lost: not a word (RGB, palette, RGBA, LA, bilevel, 8-bit grey)
+        for im in (Image.fromarray(_pixels(8, 8, 3)), Image.fromarray(_pixels(8, 8, 3)).convert("P"), Image.fromarray(_pixels(8, 8, 4)),
+                   Image.fromarray(_pixels(8, 8, 2)), Image.new("1", (8, 8), 1), Image.new("L", (8, 8), 7)):
+            cae_compress.compress(im, model=MODEL)
+    with Image.open(tmp_path / "in" / "cmyk-icc.jpg") as im:  # a CMYK profile is not carried with RGB pixels
+        with pytest.warns(CaeWarning):
+            assert cae_compress.decompress(cae_compress.compress(im, model=MODEL), with_info=True)[1] == {}
 
 
 def test_version_4_golden_files_carry_their_chunks_byte_for_byte():

@@ -84,13 +84,25 @@ def pil_to_picture(img: Image.Image, label: str = "<image>", deep: bool = False)
     elif mode == "RGBX":  # a padding byte: nothing lost
         img = img.convert("RGB")
     elif mode != "RGB":
-        if mode == "CMYK" and extras.icc_profile is not None:
-            extras = replace(extras, icc_profile=None)  # a CMYK profile does not describe RGB pixels
-            _warn(f"{label}: CMYK converted to RGB without its colour profile (dropped)")
+        if mode == "CMYK" and extras.icc_profile is not None:  # a CMYK profile does not describe RGB pixels: convert through it to sRGB
+            icc, extras = extras.icc_profile, replace(extras, icc_profile=None)
+            try:
+                img = _to_srgb(img, icc)
+                _warn(f"{label}: CMYK converted to sRGB through its ICC profile (not kept)")
+            except Exception:  # a profile LittleCMS cannot use
+                _warn(f"{label}: CMYK converted to RGB, without its ICC profile (unusable, dropped)")
         else:
             _warn(f"{label}: {mode} converted to RGB")
         img = img.convert("RGB")
     return np.asarray(img, dtype=np.uint8), extras
+
+
+def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
+    """``img`` converted through its ICC profile to sRGB (LittleCMS, perceptual intent)."""
+    from PIL import ImageCms
+
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    return ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
 
 
 def _deep(img: Image.Image) -> bool:
