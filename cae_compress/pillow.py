@@ -67,13 +67,12 @@ class CaeImageFile(ImageFile.ImageFile):
             raise SyntaxError(exc.message) from None  # Pillow's way to say "not mine": it tries the other plugins
         alpha = False
         if header.version >= 4:  # chunks: metadata and alpha are known from the whole file (checked, CRCs and all)
-            data = head + self.fp.read()
             try:
-                header, extras = fmt.parse_extras(data, self.filename or "<image>")
-            except CaeError as exc:
-                raise SyntaxError(exc.message) from None
-            self.info.update(extras.info())
-            alpha = extras.alpha is not None
+                header, extras = fmt.parse_extras(head + self.fp.read(), self.filename or "<image>")
+                self.info.update(extras.info())
+                alpha = extras.alpha is not None
+            except CaeError:
+                pass  # a .cae whose chunks are broken: load() says how (OSError), as for a file cut short after its header
         self._size = (header.width, header.height)
         self._mode = ("LA" if alpha else "L") if header.channels == 1 else ("RGBA" if alpha else "RGB")
         self.info["model"] = header.model_name

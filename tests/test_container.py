@@ -400,3 +400,13 @@ def test_a_tiffs_own_structure_tags_are_not_carried_as_exif(tmp_path):
     (tmp_path / "b.tif").write_bytes(image_bytes(pixels, "TIFF", **args))
     _, again = read_picture(tmp_path / "b.tif")
     assert (again.icc_profile, again.exif, again.xmp, left) == (SRGB, extras.exif, xmp, [])
+
+
+def test_pillow_opens_a_broken_version_4_file_and_fails_on_load(model):
+    import cae_compress.pillow  # noqa: F401
+
+    data = codec.encode(model, _pixels(8, 8, 4), extras=container.Extras(xmp=b"<x/>"))
+    im = Image.open(io.BytesIO(data[:-3]))  # a .cae (its header checks out), its chunks cut short
+    assert im.format == "CAE" and im.size == (8, 8)
+    with pytest.raises(OSError, match=rf"^<image>: \.cae file truncated \({len(data) - 3} bytes, the header says {len(data)}\)$"):
+        im.load()
