@@ -15,6 +15,13 @@ the rest.  A case passes when ``codec.decode`` returns an image or raises one
 exception, a case over 5 s or memory over 300 MB fails it.  The suite's
 ``tests/test_container.py`` runs the same mutations, bounded, through
 hypothesis.
+
+Measured (2026-12-05, 2 shared cores, ``nice -n 19``): 20,000 cases of
+``cifar10-64`` files (layout 1), seed 0: 4,614 decoded, 15,386 refused with
+one CaeError line, 0 failures, slowest 52 ms, peak 85 MB; seed 1: 4,669 /
+15,331 / 0, slowest 111 ms, 65 MB; 20,000 cases of ``channel-context``
+files (layout 3, the range decoder meeting mutated streams), seed 2: 4,454
+decoded, 15,546 refused, 0 failures, slowest 514 ms, peak 153 MB, 229 s.
 """
 
 from __future__ import annotations
