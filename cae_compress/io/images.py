@@ -48,12 +48,17 @@ def pil_to_array(img: Image.Image, label: str = "<image>", deep: bool = False) -
     return pil_to_picture(img, label, deep)[0]
 
 
-def _warn(message: str) -> None:
-    warnings.warn(CaeWarning(message), stacklevel=3)
+def pil_to_picture(img: Image.Image, label: str = "<image>", deep: bool = False, quiet: bool = False) -> tuple[np.ndarray, container.Extras]:
+    """The pixels (as :func:`pil_to_array`) and the metadata of a PIL image's ``info``: ICC profile, EXIF (orientation reset to 1 where it was applied), XMP.
 
+    ``quiet``: no warning of reductions (training and benchmark data, read
+    as 8-bit images on purpose).
+    """
 
-def pil_to_picture(img: Image.Image, label: str = "<image>", deep: bool = False) -> tuple[np.ndarray, container.Extras]:
-    """The pixels (as :func:`pil_to_array`) and the metadata of a PIL image's ``info``: ICC profile, EXIF (orientation reset to 1 where it was applied), XMP."""
+    def _warn(message: str) -> None:
+        if not quiet:
+            warnings.warn(CaeWarning(message), stacklevel=4)
+
     deep = deep or _deep(img)
     frames = getattr(img, "n_frames", 1) or 1
     if frames > 1:
@@ -153,16 +158,17 @@ def metadata(img: Image.Image) -> container.Extras:
     return container.Extras(icc_profile=bytes(icc) if icc else None, exif=exif, xmp=bytes(xmp) if xmp else None)
 
 
-def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
+def read_image(source: str | Path | bytes, name: str | None = None, quiet: bool = False) -> np.ndarray:
     """Read an image file (or its bytes) into an (H, W, C) uint8 array, C in 1..4.
 
     Raises :class:`CaeError` naming the file for anything Pillow cannot read
     and for images over :data:`MAX_PIXELS` (checked before decoding).
+    A reduction is a :class:`CaeWarning` (``quiet``: not).
     """
-    return read_picture(source, name)[0]
+    return read_picture(source, name, quiet)[0]
 
 
-def read_picture(source: str | Path | bytes, name: str | None = None) -> tuple[np.ndarray, container.Extras]:
+def read_picture(source: str | Path | bytes, name: str | None = None, quiet: bool = False) -> tuple[np.ndarray, container.Extras]:
     """:func:`read_image`'s pixels and the image's metadata (:func:`metadata`)."""
     label = name or (str(source) if not isinstance(source, bytes) else "<stdin>")
     try:
@@ -177,7 +183,7 @@ def read_picture(source: str | Path | bytes, name: str | None = None) -> tuple[n
                     raise CaeError(f"{label}: image of {img.width}x{img.height} pixels is too large (limit {MAX_PIXELS} pixels)")
                 deep = _deep(img)
                 img.load()
-                return pil_to_picture(img, label, deep)
+                return pil_to_picture(img, label, deep, quiet)
         except CaeError:
             raise
         except Image.DecompressionBombError as exc:

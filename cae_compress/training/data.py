@@ -156,7 +156,7 @@ def _load_folder(folder: Path, tile: int, grayscale: bool, val_split: float) -> 
     tiles = []
     for i in val_idx:  # fixed tiles of held-out files, up to MAX_VALIDATION_TILES
         try:
-            a = to_channels(read_image(files[i]), channels)
+            a = to_channels(read_image(files[i], quiet=True), channels)
         except CaeError as exc:
             raise CaeError(f"{folder}: {exc.message}") from None
         tiles += [a[y : y + tile, x : x + tile] for y in range(0, a.shape[0] - tile + 1, tile) for x in range(0, a.shape[1] - tile + 1, tile)]
@@ -279,7 +279,7 @@ def train_pipeline(
         files = files.shuffle(len(dataset.train_files), seed=seed, reshuffle_each_iteration=True)
 
         def read(path):
-            return to_channels(read_image(path.decode()), shape[2])
+            return to_channels(read_image(path.decode(), quiet=True), shape[2])
 
         def crops(image, count, crop_seed):
             rng = np.random.default_rng(int(crop_seed))
