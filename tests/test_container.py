@@ -18,7 +18,7 @@ from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
 import cae_compress
-from cae_compress import api, codec, zoo
+from cae_compress import codec, zoo
 from cae_compress.cli import app
 from cae_compress.errors import CaeError, CaeWarning
 from cae_compress.io import container
