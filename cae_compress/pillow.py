@@ -11,7 +11,8 @@ no change:
 >>> Image.open("photo.cae").save("photo.png")
 >>> Image.open("photo.png").save("small.cae", quality=30)   # or bpp=, effort=, model=
 
-``Image.open`` reads the 76-byte header only (size and mode); the pixels
+``Image.open`` reads the 76-byte header only (size and mode; a version 4
+file, with metadata or alpha, whole: its chunks); the pixels
 are decoded by ``load()``, through the same decode path as ``cae decode``
 (``cae_compress.api``), with the model the file names.  A file that is not
 a ``.cae`` (or whose header is cut short) is left to Pillow's other
