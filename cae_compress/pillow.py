@@ -144,10 +144,7 @@ def _save(im: Image.Image, fp, filename) -> None:
         icc_profile=bytes(info["icc_profile"]) if info.get("icc_profile") else own.icc_profile,  # im.info's (a CMYK image's is dropped)
         exif=exif, xmp=xmp,
     )
-    try:
-        fp.write(api.compress_picture(pixels, extras, **options))
-    except CaeError as exc:
-        raise ValueError(exc.message) from None
+    fp.write(api.compress_picture(pixels, extras, **options))
 
 
 Image.register_open(FORMAT, CaeImageFile, _accept)
