@@ -261,6 +261,8 @@ def test_python_round_trip_keeps_icc_exif_xmp_and_alpha(tmp_path):
             assert {k: im.info[k] for k in info} == info and im.mode == {"rgba.png": "RGBA", "la.png": "LA"}.get(name, "RGB")
     _check_decoded(tmp_path / "in", out, planes)
     assert cae_compress.decompress(cae_compress.compress(_pixels(8, 8, 4), model=MODEL)).shape == (8, 8, 4)  # arrays with alpha too
+    with Image.open(tmp_path / "in" / "icc.png") as im:  # strip=True: no metadata, on purpose
+        assert cae_compress.decompress(cae_compress.compress(im, model=MODEL, strip=True), with_info=True)[1] == {}
 
 
 def _xmp_text(xmp: bytes):
