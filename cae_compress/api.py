@@ -478,8 +478,8 @@ def as_pixels(image) -> np.ndarray:
 
 def as_picture(image):
     """:func:`as_pixels` and the metadata of a PIL image's ``info`` (ICC profile, EXIF, XMP; none for an array)."""
-    if isinstance(image, Image.Image):
-        return pil_to_picture(image)
+    if isinstance(image, Image.Image):  # its reductions are said under its file's name, where it has one
+        return pil_to_picture(image, str(getattr(image, "filename", "") or "<image>"))
     pixels = np.asarray(image)
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and not 1 <= pixels.shape[2] <= 4):
         raise CaeError(f"an image is a PIL image or an HxW or HxWxC uint8 array (C 1-4), not a {pixels.dtype} array of shape {pixels.shape}")

@@ -111,8 +111,25 @@ def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
 
 
 def _deep(img: Image.Image) -> bool:
-    """Whether a not yet loaded image has 16-bit samples Pillow will give as 8 (a 48- or 64-bit PNG: its raw mode says so)."""
-    return not img.mode.startswith("I") and any(";16" in str(t.args) for t in getattr(img, "tile", None) or [])
+    """Whether an image has 16-bit samples Pillow gives as 8 (a 48- or 64-bit PNG).
+
+    Before ``load()`` its raw mode says so; after (Pillow's ``save`` loads the
+    image before a plugin sees it), a PNG read from a file says so in its
+    header's bit depth (byte 24), read again.
+    """
+    if img.mode.startswith("I"):
+        return False
+    if img.tile:
+        return any(";16" in str(t.args) for t in img.tile)
+    path = getattr(img, "filename", None)
+    if img.format != "PNG" or not path or not isinstance(path, (str, Path)):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(25)
+    except OSError:
+        return False
+    return len(head) == 25 and head[12:16] == b"IHDR" and head[24] == 16
 
 
 def turned(img: Image.Image) -> bool:
