@@ -119,7 +119,7 @@ def _deep(img: Image.Image) -> bool:
     """
     if img.mode.startswith("I"):
         return False
-    if img.tile:
+    if getattr(img, "tile", None):
         return any(";16" in str(t.args) for t in img.tile)
     path = getattr(img, "filename", None)
     if img.format != "PNG" or not path or not isinstance(path, (str, Path)):
