@@ -137,8 +137,10 @@ def read_chunks(payload: memoryview, label: str) -> tuple[int, memoryview, Extra
     if len(image) < 1 or image[0] not in (1, 2, 3):
         raise CaeError(f"{label}: unknown image layout {image[0] if len(image) else '(none)'} in chunk 'IMAG'")
     alpha = values.get(ALPHA)
-    if alpha is not None and not ((len(alpha) >= 1 and alpha[0] == ALPHA_PNG) or (len(alpha) == 2 and alpha[0] == ALPHA_CONSTANT)):
+    if alpha is not None and (len(alpha) < 1 or alpha[0] not in (ALPHA_PNG, ALPHA_CONSTANT)):
         raise CaeError(f"{label}: unknown alpha coding {alpha[0] if len(alpha) else '(none)'} in chunk 'alph'")
+    if alpha is not None and alpha[0] == ALPHA_CONSTANT and len(alpha) != 2:
+        raise CaeError(f"{label}: chunk 'alph' of one alpha value holds {len(alpha) - 1} bytes, not 1")
     exif = values.get(EXIF)
     extras = Extras(
         icc_profile=bytes(values[ICC]) if ICC in values else None, exif=bytes(exif) if exif is not None else None,
@@ -155,7 +157,7 @@ def encode_alpha(plane: np.ndarray) -> bytes:
     if plane.size and (plane == plane.flat[0]).all():
         return bytes([ALPHA_CONSTANT, int(plane.flat[0])])
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(plane, dtype=np.uint8), mode="L").save(buf, format="PNG", optimize=True)
+    Image.fromarray(np.ascontiguousarray(plane, dtype=np.uint8)).save(buf, format="PNG", optimize=True)  # 2-D uint8: mode L
     return bytes([ALPHA_PNG]) + buf.getvalue()
 
 
