@@ -96,3 +96,22 @@ def test_transposed_convolutions_rewritten_exactly(padding):
     assert not any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in rewritten.layers)
     x = np.random.default_rng(1).normal(size=(2, 6, 7, 4)).astype("float32")
     np.testing.assert_allclose(np.asarray(rewritten(x)), np.asarray(model(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel,stride", [(13, 8), (5, 4), (7, 4)])
+def test_large_stride_transposed_convolutions_written_by_phase_groups_exactly(kernel, stride):
+    """A large stride's transposed convolution becomes one small convolution per group of phases (the taps each phase has), then depth-to-space."""
+    import keras
+
+    from cae_compress.models.export import _without_transposed_convolutions
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, None, 6))
+    x = keras.layers.Conv2DTranspose(4, kernel, strides=stride, padding="same")(inp)
+    out = keras.layers.Conv2DTranspose(3, 5, strides=2, padding="same", activation="sigmoid")(x)
+    model = keras.Model(inp, out)
+    rewritten = _without_transposed_convolutions(model)
+    kinds = [type(layer).__name__ for layer in rewritten.layers]
+    assert "Conv2DTranspose" not in kinds and kinds.count("Cropping2D") > 1  # several phase groups
+    x = np.random.default_rng(1).normal(size=(2, 5, 7, 6)).astype("float32")
+    np.testing.assert_allclose(np.asarray(rewritten(x)), np.asarray(model(x)), atol=1e-5)

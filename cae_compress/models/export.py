@@ -63,6 +63,59 @@ def _subpixel_kernel(kernel: np.ndarray, stride: int) -> np.ndarray:
     return sub[trim : size - trim, trim : size - trim]
 
 
+# A layer of stride 4 or more whose one sub-pixel kernel would do more than this many multiplications per useful
+# tap is written by phase groups (the shallow synthesis' 13x13 stride-8 layer: 3.4, and its LiteRT synthesis
+# 1.8x faster, measured in benchmarks/speed.py); stride-2 layers (5x5: 1.44) keep the one convolution they always had.
+GROUPED_WASTE = 2.0
+
+
+def _phase_taps(k: int, stride: int) -> list[tuple[range, list[int]]]:
+    """The phases of one axis grouped by the input offsets they read: ``[(offsets, phases), ...]`` (see :func:`_subpixel_kernel`)."""
+    p, reach = (k - stride) // 2, (k + stride - 1) // stride
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for a in range(stride):
+        groups.setdefault(tuple(u for u in range(-reach, reach + 1) if 0 <= a + p - stride * u < k), []).append(a)
+    return [(range(us[0], us[-1] + 1), phases) for us, phases in groups.items()]
+
+
+def _subpixel_waste(k: int, stride: int) -> float:
+    """Multiplications of the one sub-pixel convolution per useful tap (1.44 for a 5x5 stride-2 layer, 3.4 for 13x13 stride 8)."""
+    size = _subpixel_kernel(np.ones((k, k, 1, 1), np.float32), stride).shape[0]
+    return size * size * stride * stride / (k * k)
+
+
+def _grouped_phases(x, kernel: np.ndarray, bias: list, stride: int, pending: list):
+    """A strided 'same' transposed convolution as one small convolution per group of phases that read the same
+    input offsets (the taps each phase really has), concatenated and put in depth-to-space's channel order:
+    the multiplications of the transposed convolution itself, where one sub-pixel convolution over the
+    union of the offsets multiplies mostly zeros for large strides (a 13x13 stride-8 layer: 169 taps of 576)."""
+    k, c_out = kernel.shape[0], kernel.shape[2]
+    p, reach = (k - stride) // 2, (k + stride - 1) // stride
+    groups = _phase_taps(k, stride)
+    padded = keras.layers.ZeroPadding2D(reach)(x)
+    parts, order = [], []
+    for rows, row_phases in groups:
+        for cols, col_phases in groups:
+            top, left = reach + rows.start, reach + cols.start
+            window = keras.layers.Cropping2D(((top, 2 * reach - top - len(rows) + 1), (left, 2 * reach - left - len(cols) + 1)))(padded)
+            weights = np.zeros((len(rows), len(cols), kernel.shape[3], len(row_phases) * len(col_phases) * c_out), kernel.dtype)
+            for i, a in enumerate(row_phases):
+                for j, b in enumerate(col_phases):
+                    channel = (i * len(col_phases) + j) * c_out
+                    order.extend(range((a * stride + b) * c_out, (a * stride + b + 1) * c_out))
+                    for iu, u in enumerate(rows):
+                        for iv, v in enumerate(cols):
+                            ty, tx = a + p - stride * u, b + p - stride * v
+                            if 0 <= ty < k and 0 <= tx < k:
+                                weights[iu, iv, :, channel : channel + c_out] = kernel[ty, tx].T
+            conv = keras.layers.Conv2D(weights.shape[-1], weights.shape[:2], padding="valid", use_bias=bool(bias))
+            parts.append(conv(window))
+            pending.append((conv, [weights, *[np.tile(b, len(row_phases) * len(col_phases)) for b in bias]]))
+    x = keras.layers.Concatenate()(parts)
+    inverse = np.argsort(np.asarray(order))  # depth-to-space's channel c is the concatenation's inverse[c]
+    return keras.layers.Lambda(lambda t, idx=inverse: tf.gather(t, idx, axis=-1))(x)
+
+
 def _without_transposed_convolutions(model):
     """The same function with each ``Conv2DTranspose`` written as ordinary convolutions.
 
@@ -99,10 +152,13 @@ def _without_transposed_convolutions(model):
             x = conv(x)
             pending.append((conv, [np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2)), *bias]))
             continue
-        sub = _subpixel_kernel(kernel, s)
-        conv = keras.layers.Conv2D(sub.shape[-1], sub.shape[:2], padding="same", use_bias=layer.use_bias)
-        x = conv(x)
-        pending.append((conv, [sub, *[np.tile(b, s * s) for b in bias]]))
+        if s >= 4 and _subpixel_waste(layer.kernel_size[0], s) > GROUPED_WASTE:
+            x = _grouped_phases(x, kernel, bias, s, pending)
+        else:
+            sub = _subpixel_kernel(kernel, s)
+            conv = keras.layers.Conv2D(sub.shape[-1], sub.shape[:2], padding="same", use_bias=layer.use_bias)
+            x = conv(x)
+            pending.append((conv, [sub, *[np.tile(b, s * s) for b in bias]]))
         x = keras.layers.Lambda(lambda t, s=s: tf.nn.depth_to_space(t, s))(x)
         if layer.activation is not None and layer.activation is not keras.activations.linear:
             x = keras.layers.Activation(layer.activation)(x)
