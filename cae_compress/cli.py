@@ -50,6 +50,9 @@ def handle_errors(fn):
             _fail("interrupted", 130)
         except MemoryError:
             _fail("out of memory", 1)
+        except OSError as exc:  # a file system's refusal no library function named (read-only, full, gone): still one line
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}", 2)
 
     return wrapper
 
@@ -127,6 +130,15 @@ def train(
 _MODEL_HELP = "Shipped model by name (see 'cae models')."
 _MODEL_PATH_HELP = "A trained model: model.keras or its run folder."
 _BACKEND_HELP = "Inference: auto (LiteRT when the model has its .tflite files, else TensorFlow), litert or tensorflow."
+_JOBS_HELP = "{} in this many worker processes, each loading the model once (the cores are shared among them)."
+_THREADS_HELP = "Threads of each process's inference (as the CAE_THREADS variable) [default: every core, shared among --jobs]."
+_QUIET_HELP = "Errors only: no progress bars, warnings or summary line."
+_VERBOSE_HELP = "A line per file on stderr: size, bytes, bpp, seconds; and the model."
+
+
+def _quiet_and_verbose(quiet: bool, verbose: bool) -> None:
+    if quiet and verbose:
+        raise CaeError("--quiet and --verbose contradict each other: give one")
 
 
 @app.command()
@@ -144,9 +156,11 @@ def encode(
     effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; the README's table gives sizes and times). 1 is a plain encode. Models with a continuous quality (the default channel-context)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every image under it; -o FOLDER mirrors its tree; a summary line at the end."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Encode in this many worker processes, each loading the model once (the cores are shared among them)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help=_JOBS_HELP.format("Encode")),
+    threads: Optional[int] = typer.Option(None, "--threads", help=_THREADS_HELP),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars on stderr (they show on a terminal only)."),
+    quiet: bool = typer.Option(False, "--quiet", help=_QUIET_HELP),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=_VERBOSE_HELP),
 ):
     """Encode images to .cae files: codes of the autoencoder, tile by tile.
 
@@ -156,8 +170,9 @@ def encode(
     """
     from cae_compress.api import encode_files
 
-    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, progress=False if quiet else None,
-                                  backend=backend, quality=quality, bpp=bpp, recursive=recursive, effort=effort, code_length=code_length, jobs=jobs))
+    _quiet_and_verbose(quiet, verbose)
+    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, backend=backend, quality=quality, bpp=bpp,
+                                  recursive=recursive, effort=effort, code_length=code_length, jobs=jobs, quiet=quiet, verbose=verbose, threads=threads))
 
 
 @app.command()
@@ -172,11 +187,17 @@ def decode(
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse files that declare more pixels than this, before any work (Pillow's limit)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every .cae file under it; -o FOLDER mirrors its tree; a summary line at the end."),
     fast: bool = typer.Option(False, "--fast", help="Decode through the model's cheaper synthesis (faster, slightly softer: for previews, thumbnails, browsing): the same symbols, checked alike. A model without one (see 'cae info') decodes in full, with a warning."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help=_JOBS_HELP.format("Decode")),
+    threads: Optional[int] = typer.Option(None, "--threads", help=_THREADS_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help=_QUIET_HELP),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=_VERBOSE_HELP),
 ):
     """Decode .cae files back to images."""
     from cae_compress.api import decode_files
 
-    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels, recursive=recursive, fast=fast))
+    _quiet_and_verbose(quiet, verbose)
+    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels, recursive=recursive, fast=fast,
+                                  jobs=jobs, quiet=quiet, verbose=verbose, threads=threads))
 
 
 @app.command()

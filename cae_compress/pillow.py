@@ -30,6 +30,7 @@ full size.  After ``load()``, ``im.info["synthesis"]`` says which ran
 from __future__ import annotations
 
 import io
+import os
 
 from PIL import Image, ImageFile
 
@@ -97,6 +98,8 @@ def open_image(source) -> Image.Image:
     """``cae_compress.open``: a PIL image of a ``.cae`` file (a path, bytes or a binary file object); pixels decoded on ``load()``."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
+    elif not isinstance(source, (str, os.PathLike)) and not hasattr(source, "read"):
+        raise TypeError(f"source must be .cae bytes, a path or a binary file object, not {type(source).__name__}")
     return Image.open(source, formats=[FORMAT])
 
 

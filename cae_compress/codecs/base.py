@@ -78,6 +78,10 @@ class Codec:
     def decompress(self, streams: list[bytes], record, height: int, width: int, label: str = "<input>", progress=None) -> np.ndarray:
         raise NotImplementedError
 
+    def progress_steps(self, height: int, width: int) -> int | None:
+        """How many times ``compress`` and ``decompress`` call ``progress(1)`` on an image of this size (a bar's total); None if unknown."""
+        return None
+
     @classmethod
     def describe_record(cls, record) -> dict:
         """What a file's record says, for ``cae info`` (no model needed)."""
