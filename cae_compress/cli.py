@@ -9,6 +9,7 @@ stderr and its exit status; nothing else is printed on failure.
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -51,10 +52,28 @@ def handle_errors(fn):
         except MemoryError:
             _fail("out of memory", 1)
         except OSError as exc:  # a file system's refusal no library function named (read-only, full, gone): still one line
-            where = f"{exc.filename}: " if exc.filename else ""
-            _fail(f"{where}{exc.strerror or exc}", 2)
+            _fail(_os_error_line(exc), 2)
 
     return wrapper
+
+
+def _os_error_line(exc: OSError) -> str:
+    """The one line of an ``OSError``: its file, or stdout when that is what fails (``cae info > /dev/full``)."""
+    if exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _silence_stdout()
+        return f"stdout: cannot write ({exc.strerror or exc})"
+    return str(exc.strerror or exc)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: what is left in its buffer goes nowhere at exit, instead of Python's 'Exception ignored' lines."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _version(value: bool):
@@ -269,6 +288,10 @@ def bench(
     if plot:
         require("matplotlib", "cae bench --plot")
     curves = [read_curve(p) for p in compare or []]  # a bad file fails before any work
+    if results_dir:
+        from cae_compress.io.files import make_folder
+
+        make_folder(results_dir)  # a folder that cannot be made fails before any work
     runtimes = select_models(dataset, models, code_lengths, model_path, backend)
     chosen = tuple(b.strip() for b in baselines.split(",") if b.strip())
     efforts = int_list(effort, "--effort")
@@ -380,5 +403,36 @@ def demo(
     print(run_demo(out_dir).report())
 
 
+class _GuardedStdout:
+    """stdout whose failed writes (a full disk, a closed pipe) are one CaeError line, as every other write of the CLI is."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            _silence_stdout()
+            raise CaeError(f"stdout: cannot write ({exc.strerror or exc})") from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main() -> None:
-    app()
+    sys.stdout = _GuardedStdout(sys.stdout)
+    try:
+        app()
+    finally:
+        _flush_stdout()
+
+
+def _flush_stdout() -> None:
+    """Flush what commands printed while we can still say why it failed (a full disk, a closed pipe): one line, exit 2, not Python's noise at exit."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        _silence_stdout()
+        print(f"cae: error: stdout: cannot write ({exc.strerror or exc})", file=sys.stderr)
+        sys.exit(2)
