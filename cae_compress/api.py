@@ -599,6 +599,16 @@ def _check_model_argument(model) -> None:
         raise TypeError(f"model must be a shipped model's name, a path or a loaded model (cae_compress.zoo.load), not {type(model).__name__}")
 
 
+def _python_model(model):
+    """:func:`resolve_model` for the Python API: an unknown name said in its terms (the ``model`` parameter, not ``--model-path``)."""
+    _check_model_argument(model)
+    try:
+        return resolve_model(model)
+    except zoo.UnknownModel as exc:
+        raise CaeError(f"model: unknown model '{exc.model}' (shipped: {', '.join(exc.shipped) or 'none'}); "
+                       "give a trained model by the path of its .keras file or run folder") from None
+
+
 def compress(image, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None) -> bytes:
     """The ``.cae`` bytes of ``image``, like ``cae encode``.
 
@@ -621,7 +631,7 @@ def compress(image, quality: int | None = None, *, bpp: float | None = None, eff
     quality, bpp, effort = _check_python_settings(quality, bpp, effort)
     _check_model_argument(model)
     pixels = as_pixels(image)
-    runtime, lock = resolve_model(model)
+    runtime, lock = _python_model(model)
     _check_model_flags(runtime, quality, bpp, effort, PY_NAMES)
     with lock:
         data, fits = codec.encode_fitting(runtime, pixels, quality, bpp, effort)
@@ -647,5 +657,5 @@ def decompress(data, *, model=None, max_pixels: int | None = None, fast: bool = 
     if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral)):
         raise TypeError(f"max_pixels must be an integer, not {type(max_pixels).__name__}")
     data, label = cae_bytes(data)
-    fixed = resolve_model(model)[0] if model is not None else None
+    fixed = _python_model(model)[0] if model is not None else None
     return decode_data(data, label, max_pixels, model=fixed, fast=fast, on_full=lambda m: warnings.warn(m, stacklevel=3))
