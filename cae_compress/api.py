@@ -137,9 +137,12 @@ def _run(planned: list[files.Job], worker, jobs: int, threads: int | None, desc:
         return files.run_jobs(planned, _work_in_worker, show, desc=desc, summary=recursive and not quiet, pool=pool, verbose=verbose)
 
 
+BAR_DELAY = 1.0  # seconds an image takes before its progress bar shows
+
+
 @contextlib.contextmanager
 def _image_bar(runtime, label: str, height: int, width: int, show: bool | None):
-    """A progress bar of one image's windows (``progress(n)``), shown once the image has taken a second, on a terminal only; or None."""
+    """A progress bar of one image's windows (``progress(n)``), shown once the image has taken :data:`BAR_DELAY`, on a terminal only; or None."""
     if show is None:
         show = sys.stderr.isatty()
     if not show:
@@ -147,7 +150,8 @@ def _image_bar(runtime, label: str, height: int, width: int, show: bool | None):
         return
     from tqdm import tqdm
 
-    with tqdm(total=runtime.progress_steps(height, width), desc=label, unit="window", delay=1.0, leave=False, file=sys.stderr) as bar:
+    unit = getattr(getattr(runtime, "layout", None), "name", "windows").rstrip("s")  # tiles (dense-code models) or windows
+    with tqdm(total=runtime.progress_steps(height, width), desc=Path(label).name, unit=unit, delay=BAR_DELAY, leave=False, file=sys.stderr) as bar:
         yield bar.update
 
 

@@ -279,3 +279,44 @@ def test_stdout_on_a_full_disk_is_one_line(tmp_path):
     with open("/dev/full", "wb") as full:
         r = cae_process("info", golden, cwd=tmp_path, stdout=full)
     assert r.returncode == 2 and r.stderr.decode() == "cae: error: stdout: cannot write (No space left on device)\n"
+
+
+# ------------------------------------------------------------------------ progress
+def test_progress_counts_the_windows_the_default_model_runs(monkeypatch):
+    """model.progress_steps is what the codec tells progress() in all, encoding and decoding (smaller windows: a small image has several)."""
+    from cae_compress import codec, zoo
+    from cae_compress.codecs import hyperprior
+
+    monkeypatch.setattr(hyperprior, "WINDOW_AREA", 40)
+    model = zoo.load("channel-context")
+    pixels = np.random.default_rng(0).integers(0, 255, (100, 150, 3), dtype=np.uint8)
+    steps = model.progress_steps(100, 150)
+    assert steps > 2
+    counted = []
+    data = codec.encode(model, pixels, progress=counted.append)
+    assert sum(counted) == steps
+    counted.clear()
+    codec.decode(model, data, progress=counted.append)
+    assert sum(counted) == steps
+    dense = zoo.load("cifar10-64")  # and a tiled model: its tiles
+    counted.clear()
+    codec.decode(dense, codec.encode(dense, pixels), progress=counted.append)
+    assert sum(counted) == dense.progress_steps(100, 150) == 4 * 5
+
+
+def test_a_slow_image_shows_a_bar_on_a_terminal_only(tmp_path, monkeypatch, capsys):
+    """A bar of the image's tiles or windows (of model.progress_steps), once the image has taken BAR_DELAY; never off a terminal, never with quiet."""
+    from cae_compress import api, zoo
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    steps = zoo.load("cifar10-64").progress_steps(64, 96)
+    assert steps == 6  # 32x32 tiles
+    assert api.encode_files([str(tmp_path / "a.png")], model="cifar10-64") == 0  # stderr is no terminal here
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(api, "BAR_DELAY", 0)  # as if the image took seconds
+    assert api.decode_files([str(tmp_path / "a.cae")], str(tmp_path / "quiet.png"), progress=True, quiet=True) == 0
+    assert capsys.readouterr().err == ""
+    assert api.decode_files([str(tmp_path / "a.cae")], str(tmp_path / "on.png"), progress=True) == 0
+    err = capsys.readouterr().err
+    assert f"a.cae:   0%|          | 0/{steps} [" in err and "tile/s" in err  # its total is the tiles (counted in the test above)
+    np.testing.assert_array_equal(read_image(tmp_path / "on.png"), read_image(tmp_path / "quiet.png"))

@@ -97,6 +97,9 @@ class LayoutCodec(Codec):
 
     layout = None  # set by each subclass: layouts.TILES or layouts.WINDOWS
 
+    def progress_steps(self, height: int, width: int) -> int:
+        return self.layout.steps(self, height, width)
+
     def encode_tiles(self, tiles: np.ndarray) -> np.ndarray:
         """Float32 codes, one row per tile (or per window), of uint8 tiles."""
         return np.asarray(self.nets["encoder"](to_model_range(tiles, self.value_range)), np.float32).reshape(len(tiles), -1)
