@@ -174,6 +174,8 @@ def test_several_inputs_need_o_to_be_a_folder(photo, tmp_path):
     r = cae("encode", photo, tmp_path / "second.png", "-o", f"{tmp_path / 'new'}/", *SMALL)
     assert r.exit_code == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["photo.cae", "second.cae"]
+    r = cae("encode", photo, "-o", f"{tmp_path / 'alone'}/", *SMALL)  # one input: a name ending in '/' is a folder too
+    assert r.exit_code == 0 and (tmp_path / "alone" / "photo.cae").is_file(), r.stderr
 
 
 @pytest.mark.parametrize("command, first, second", [("encode", "photo.png", "out.cae"), ("decode", "photo.cae", "out.png")])

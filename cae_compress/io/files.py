@@ -318,7 +318,7 @@ def plan(inputs: list[str], output: str | None, suffix: str, recursive: bool = F
     if output == STDIO and many:
         raise CaeError("-o - (stdout) takes a single input")
     out_dir = None
-    if output not in (None, STDIO) and (many or Path(output).is_dir()):
+    if output not in (None, STDIO) and (many or Path(output).is_dir() or output.endswith(("/", os.sep))):
         out_dir = _output_folder(output, several=len(inputs) > 1)
     jobs = []
     for src, rel in sources:
