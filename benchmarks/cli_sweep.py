@@ -130,6 +130,7 @@ def plan(command: str, case: str):
     if found is None:
         return None
     args, stdout = found if isinstance(found, tuple) else (found, "pipe")
+    args = [a.replace("missing/", f"missing-{command}/") for a in args]  # a folder no earlier run (compare, demo) has made
     mount = "ro" if case == "read-only dir" else "full" if case == "full fs" else None
     return [command, *(BENCH[1:] if command == "bench" else []), *args], stdout, mount
 

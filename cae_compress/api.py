@@ -119,7 +119,7 @@ def _use_threads(threads: int | None) -> None:
 def _say_model(runtime, verbose: bool) -> None:
     if verbose:
         threads = os.environ.get("CAE_THREADS") or os.cpu_count() or 1
-        print(f"cae: model {runtime.name} ({runtime.backend}, {threads} threads)", file=sys.stderr)
+        print(f"cae: model {runtime.name} ({runtime.backend}, threads: {threads})", file=sys.stderr)
 
 
 def _run(planned: list[files.Job], worker, jobs: int, threads: int | None, desc: str, recursive: bool, quiet: bool, verbose: bool) -> int:

@@ -165,6 +165,19 @@ def test_o_dev_stdout_writes_what_a_file_gets(photo, tmp_path):
     np.testing.assert_array_equal(read_image(tmp_path / "via-stdout.png"), read_image(tmp_path / "ref.png"))
 
 
+@pytest.mark.parametrize("height, width", [(1, 1), (2, 3), (5, 7), (8, 8)])
+def test_tiny_images_encode_decode_and_compare(tmp_path, height, width):
+    """Images of 1x1 to 8x8 pixels through the default model and cae compare (JPEG XL refuses its quality 100 on them: the search goes below)."""
+    pixels = np.random.default_rng(height * width).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "t.png")
+    assert cae("encode", tmp_path / "t.png").exit_code == 0
+    r = cae("decode", tmp_path / "t.cae", "-o", tmp_path / "back.png")
+    assert r.exit_code == 0 and read_image(tmp_path / "back.png").shape == (height, width, 3), r.stderr
+    r = cae("compare", tmp_path / "t.png", "-o", tmp_path / "cmp", "--codecs", "jxl,jpeg")
+    assert r.exit_code == 0 and "Traceback" not in r.stderr and "JPEG XL (effort 7) q" in r.stderr, r.stderr
+    assert (tmp_path / "cmp" / "index.html").stat().st_size > 0
+
+
 # ---------------------------------------------------------------------------- habits
 def test_several_inputs_need_o_to_be_a_folder(photo, tmp_path):
     Image.open(photo).save(tmp_path / "second.png")
@@ -188,16 +201,17 @@ def test_in_out_positionals_are_refused_with_a_hint(photo, tmp_path, command, fi
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, not even the first input's default output
 
 
-def test_quiet_and_verbose(photo, tmp_path):
+def test_quiet_and_verbose(photo, tmp_path, monkeypatch):
+    monkeypatch.delenv("CAE_THREADS", raising=False)  # --threads sets it for the process: restored after the test
     rgba = tmp_path / "alpha.png"
     Image.open(photo).convert("RGBA").save(rgba)
     r = cae("encode", rgba, "-o", tmp_path / "alpha.cae", "--quiet", *SMALL)
     assert r.exit_code == 0 and r.stderr == "" and r.stdout == ""  # not even the alpha warning
-    r = cae("encode", photo, "-v", *SMALL)
+    r = cae("encode", photo, "-v", "--threads", "1", *SMALL)
     assert r.exit_code == 0 and r.stdout == ""
     size = (tmp_path / "photo.cae").stat().st_size
     model, done = r.stderr.strip().splitlines()
-    assert model.startswith("cae: model cifar10-64 (litert, ")
+    assert model == "cae: model cifar10-64 (litert, threads: 1)" and os.environ["CAE_THREADS"] == "1"
     assert done.startswith(f"cae: {photo} -> {tmp_path / 'photo.cae'}: 24x16, {size} bytes, {8 * size / (24 * 16):.3f} bpp, ")
     r = cae("decode", tmp_path / "photo.cae", "-o", tmp_path / "back.png", "--verbose")
     assert r.exit_code == 0 and f"{tmp_path / 'photo.cae'} -> {tmp_path / 'back.png'}: 24x16, {size} bytes" in r.stderr
@@ -206,7 +220,8 @@ def test_quiet_and_verbose(photo, tmp_path):
     one_line(cae("decode", tmp_path / "photo.cae", "--jobs", "0"), "--jobs must be at least 1, got 0")
 
 
-def test_decode_jobs_gives_the_files_one_process_gives(photo, tmp_path):
+def test_decode_jobs_gives_the_files_one_process_gives(photo, tmp_path, monkeypatch):
+    monkeypatch.delenv("CAE_THREADS", raising=False)  # --threads sets it for the process: restored after the test
     (tmp_path / "in").mkdir()
     for i in range(3):
         Image.fromarray(np.asarray(Image.open(photo))[:, i:]).save(tmp_path / "in" / f"{i}.png")
