@@ -334,6 +334,8 @@ def train(
 
             try:
                 model.set_weights(load_model(config.init_from).get_weights())
+            except CaeError:  # a ValueError too: a missing or unreadable file says so itself
+                raise
             except ValueError as exc:
                 raise CaeError(f"--init-from {config.init_from}: not the same architecture ({exc})") from None
 
