@@ -164,7 +164,7 @@ def _quiet_and_verbose(quiet: bool, verbose: bool) -> None:
 @handle_errors
 def encode(
     inputs: List[str] = typer.Argument(..., metavar="IN...", help="Images to encode (any format Pillow reads); '-' reads stdin."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file, folder (several inputs) or '-' for stdout [default: IN with .cae]."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file, folder (several inputs: an existing one or a name ending in '/') or '-' for stdout [default: IN with .cae]."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the default shipped model]"),
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Dense-code models: how codes are stored, float32, float16 or uint8 (quantized with a scale and offset) [default: uint8]."),
@@ -173,7 +173,7 @@ def encode(
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the highest quality whose file fits in this many bits per pixel."),
     code_length: Optional[int] = typer.Option(None, "--code-length", "-c", help="Pick the shipped dense-code model cifar10-N (fixed-length float codes, for small images and for learning; see 'cae models')."),
     effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; the README's table gives sizes and times). 1 is a plain encode. Models with a continuous quality (the default channel-context)."),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing output named with -o (a default output name never replaces a file; no output ever replaces an input)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every image under it; -o FOLDER mirrors its tree; a summary line at the end."),
     jobs: int = typer.Option(1, "--jobs", "-j", help=_JOBS_HELP.format("Encode")),
     threads: Optional[int] = typer.Option(None, "--threads", help=_THREADS_HELP),
@@ -198,10 +198,10 @@ def encode(
 @handle_errors
 def decode(
     inputs: List[str] = typer.Argument(..., metavar="IN...", help=".cae files to decode; '-' reads stdin."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output image (format by suffix: .png, .webp, .jpg, ...), folder or '-' for stdout (PNG) [default: IN with .png]."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output image (format by suffix: .png, .webp, .jpg, ...), folder (several inputs: an existing one or a name ending in '/') or '-' for stdout (PNG) [default: IN with .png]."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the model recorded in the file]"),
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing output named with -o (a default output name never replaces a file; no output ever replaces an input)."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse files that declare more pixels than this, before any work (Pillow's limit)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every .cae file under it; -o FOLDER mirrors its tree; a summary line at the end."),
