@@ -64,16 +64,15 @@ def _os_error_line(exc: OSError) -> str:
     try:
         sys.stdout.flush()
     except OSError:
-        _silence_stdout()
+        silence_stdout()
         return f"stdout: cannot write ({exc.strerror or exc})"
     return str(exc.strerror or exc)
 
 
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null: what is left in its buffer goes nowhere at exit, instead of Python's 'Exception ignored' lines."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+def silence_stdout() -> None:
+    from cae_compress.io.files import silence_stdout as silence  # Pillow comes with it: not at start-up
+
+    silence()
 
 
 def _version(value: bool):
@@ -413,7 +412,7 @@ class _GuardedStdout:
         try:
             return self._stream.write(text)
         except OSError as exc:
-            _silence_stdout()
+            silence_stdout()
             raise CaeError(f"stdout: cannot write ({exc.strerror or exc})") from None
 
     def __getattr__(self, name):
@@ -433,6 +432,6 @@ def _flush_stdout() -> None:
     try:
         sys.stdout.flush()
     except OSError as exc:
-        _silence_stdout()
+        silence_stdout()
         print(f"cae: error: stdout: cannot write ({exc.strerror or exc})", file=sys.stderr)
         sys.exit(2)

@@ -64,7 +64,7 @@ def read_input(source: str) -> bytes:
 def write_output(target: str, data: bytes, force: bool = False, named: bool = True) -> None:
     """Write ``data`` to ``target`` (``-`` for stdout), by the module's rules: atomically, through links and devices, replacing only what may be."""
     if target == STDIO:
-        _write_to_fd(1, target, data)
+        _write_to_stdout(target, data)
         return
     if writes_through(target):
         _write_through(target, data)
@@ -113,31 +113,47 @@ def writes_through(target: str) -> bool:
 
 def _write_through(target: str, data: bytes) -> None:
     fd = _fd_of(target)
-    if fd is not None:
-        _write_to_fd(fd, target, data)
+    if fd == 1:
+        _write_to_stdout(target, data)
         return
     try:
-        fd = os.open(target, os.O_WRONLY)  # no O_CREAT, no O_TRUNC: a device or FIFO is written, never made or replaced
+        fd = os.dup(fd) if fd is not None else os.open(target, os.O_WRONLY)  # no O_CREAT, no O_TRUNC: written, never made or replaced
     except OSError as exc:
         raise CaeError(f"{target}: cannot write ({exc.strerror})") from None
     try:
-        _write_to_fd(fd, target, data)
-    finally:
-        os.close(fd)
-
-
-def _write_to_fd(fd: int, target: str, data: bytes) -> None:
-    """Write all of ``data`` to the open descriptor ``fd``: never to a terminal; a failure is one CaeError."""
-    if fd == 1:
-        sys.stdout.flush()
-    if os.isatty(fd):
-        raise CaeError(f"{'stdout' if target == STDIO else target}: refusing to write binary data to a terminal; use -o FILE or a pipe")
-    try:
+        if os.isatty(fd):
+            raise CaeError(f"{target}: refusing to write binary data to a terminal; use -o FILE or a pipe")
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
     except OSError as exc:
-        raise CaeError(f"{'stdout' if target == STDIO else target}: cannot write ({exc.strerror})") from None
+        raise CaeError(f"{target}: cannot write ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _write_to_stdout(target: str, data: bytes) -> None:
+    """``-o -`` and ``-o /dev/stdout``: Python's stdout (what a caller may have replaced), never a terminal; a failure is one CaeError."""
+    if sys.stdout.isatty():
+        raise CaeError("refusing to write binary data to a terminal; use -o FILE or a pipe")
+    try:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except OSError as exc:
+        silence_stdout()
+        raise CaeError(f"stdout: cannot write ({exc.strerror or exc})") from None
+
+
+def silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null: what is left in stdout's buffer goes nowhere at exit (no second error, no 'Exception ignored')."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # a stdout with no descriptor (a test's capture): nothing to silence
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def atomic_write(path: str | Path, data: bytes | None = None, *, write: Callable[[Path], None] | None = None, overwrite: bool = True,
