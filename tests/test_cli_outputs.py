@@ -296,6 +296,9 @@ def test_stdout_on_a_full_disk_is_one_line(tmp_path):
     with open("/dev/full", "wb") as full:
         r = cae_process("info", golden, cwd=tmp_path, stdout=full)
     assert r.returncode == 2 and r.stderr.decode() == "cae: error: stdout: cannot write (No space left on device)\n"
+    with open("/dev/full", "wb") as full:  # data on a full stdout: one line too, not a second one at exit
+        r = cae_process("decode", golden, "-o", "-", cwd=tmp_path, stdout=full)
+    assert r.returncode == 2 and r.stderr.decode().splitlines() == [f"cae: error: {golden}: stdout: cannot write (No space left on device)"]
 
 
 # ------------------------------------------------------------------------ progress
