@@ -129,12 +129,16 @@ def _run(planned: list[files.Job], worker, jobs: int, threads: int | None, desc:
     if jobs == 1 or any(j.source == files.STDIO for j in planned):
         return files.run_jobs(planned, worker, show, desc=desc, summary=recursive and not quiet, verbose=verbose)
     import concurrent.futures
+    import concurrent.futures.process
     import multiprocessing
 
     share = threads or max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # fresh processes: no LiteRT or TensorFlow state copied by fork
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(worker, share)) as pool:
-        return files.run_jobs(planned, _work_in_worker, show, desc=desc, summary=recursive and not quiet, pool=pool, verbose=verbose)
+    try:
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(worker, share)) as pool:
+            return files.run_jobs(planned, _work_in_worker, show, desc=desc, summary=recursive and not quiet, pool=pool, verbose=verbose)
+    except concurrent.futures.process.BrokenProcessPool:
+        raise CaeError(f"a worker process of --jobs {jobs} died (out of memory?); try fewer --jobs", 1) from None
 
 
 BAR_DELAY = 1.0  # seconds an image takes before its progress bar shows
