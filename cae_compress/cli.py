@@ -9,7 +9,6 @@ stderr and its exit status; nothing else is printed on failure.
 from __future__ import annotations
 
 import functools
-import os
 import shlex
 import sys
 from pathlib import Path
