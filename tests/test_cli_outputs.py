@@ -131,7 +131,8 @@ def never_replace(monkeypatch):
 
 
 def test_o_to_a_character_device_writes_through(photo, tmp_path, never_replace):
-    one_line(cae("encode", photo, "-o", "/dev/full", *SMALL), "/dev/full: cannot write (No space left on device)")
+    for force in ([], ["-f"]):  # as root, -o /dev/full -f once replaced the device node with a regular file
+        one_line(cae("encode", photo, "-o", "/dev/full", *force, *SMALL), "/dev/full: cannot write (No space left on device)")
     r = cae("encode", photo, "-o", "/dev/null", *SMALL)
     assert r.exit_code == 0, r.stderr
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and stat.S_ISCHR(os.stat("/dev/full").st_mode)
@@ -262,7 +263,7 @@ class _FullFile:
         os.close(self.fd)
 
 
-@pytest.mark.parametrize("command", ["encode", "encode -r", "decode", "compare", "demo"])
+@pytest.mark.parametrize("command", ["encode", "encode -r", "decode", "compare", "demo", "bench"])
 def test_a_read_only_folder_is_one_line(photo, tmp_path, monkeypatch, command):
     assert cae("encode", photo, "-o", tmp_path / "photo.cae", *SMALL).exit_code == 0
     (tmp_path / "in").mkdir()
@@ -273,6 +274,7 @@ def test_a_read_only_folder_is_one_line(photo, tmp_path, monkeypatch, command):
         "decode": ["decode", tmp_path / "photo.cae", "-o", tmp_path / "x.png"],
         "compare": ["compare", photo, "-o", tmp_path / "ro" / "cmp", "--codecs", "jpeg", *SMALL],
         "demo": ["demo", "-o", tmp_path / "ro" / "demo"],
+        "bench": ["bench", "--dataset", tmp_path / "in", "--models", "cifar10-64", "--baselines", "jpeg", "--results-dir", tmp_path / "ro" / "res"],
     }[command]
     before = sorted(tmp_path.rglob("*"))
     _readonly(monkeypatch)
