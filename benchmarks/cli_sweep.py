@@ -64,6 +64,7 @@ def make_fixtures(w: Path) -> None:
     shutil.copy(w / "tiny.png", w / "tinyset" / "tiny.png")
     (w / "emptyset" / "empty.png").write_bytes(b"")
     os.symlink("set", w / "linkset")
+    sys.path.insert(0, str(ROOT))  # this tree's package, as the runs below get through PYTHONPATH
     from cae_compress import zoo
 
     keras = zoo.shipped_models()[SMALL]
