@@ -153,6 +153,20 @@ def test_o_to_a_fifo_writes_through(photo, tmp_path, never_replace):
     assert got == [(tmp_path / "file.cae").read_bytes()]
 
 
+def test_every_file_this_package_writes_refuses_to_rename_over_a_fifo_or_a_folder(tmp_path):
+    """atomic_write (bench --plot, compare's page, export's files ...): a device, FIFO or folder at the path is refused, never renamed over."""
+    os.mkfifo(tmp_path / "plot.png")
+    (tmp_path / "dir.json").mkdir()
+    for name in ("plot.png", "dir.json"):
+        with pytest.raises(files.CaeError, match=f"{name}: exists and is not a regular file; refusing to replace it"):
+            files.atomic_write(tmp_path / name, b"data")
+    assert stat.S_ISFIFO(os.stat(tmp_path / "plot.png").st_mode) and (tmp_path / "dir.json").is_dir() and no_parts(tmp_path)
+    (tmp_path / "real.json").write_bytes(b"old")
+    os.symlink("real.json", tmp_path / "link.json")
+    assert files.atomic_write(tmp_path / "link.json", b"new") == tmp_path / "link.json"
+    assert (tmp_path / "link.json").is_symlink() and (tmp_path / "real.json").read_bytes() == b"new"
+
+
 def test_o_dev_stdout_writes_what_a_file_gets(photo, tmp_path):
     assert cae("encode", photo, "-o", tmp_path / "ref.cae", *SMALL).exit_code == 0
     with open(tmp_path / "via-stdout.cae", "wb") as out:

@@ -70,7 +70,7 @@ def write_output(target: str, data: bytes, force: bool = False, named: bool = Tr
         _write_through(target, data)
         return
     check_replaceable(target, force, named)
-    atomic_write(os.path.realpath(target), data, overwrite=force and named, label=target)
+    atomic_write(target, data, overwrite=force and named)
 
 
 def check_replaceable(target: str, force: bool, named: bool = True) -> None:
@@ -167,10 +167,14 @@ def atomic_write(path: str | Path, data: bytes | None = None, *, write: Callable
     file.  Without ``overwrite``, of two writers of one name one wins and
     the other gets a :class:`CaeError`.  A file system that refuses (read
     only, full, no permission) is a :class:`CaeError` naming ``label``
-    (default ``path``).
+    (default ``path``).  A symbolic link gets the file it points to
+    replaced; a device, a FIFO or a folder is refused, never renamed over.
     """
-    path = Path(path)
-    label = label or str(path)
+    given = Path(path)
+    label = label or str(given)
+    path = Path(os.path.realpath(given)) if os.path.islink(given) else given  # a link: the file it points to is replaced
+    if os.path.exists(path) and not os.path.isfile(path):  # a device, a FIFO, a folder: never renamed over
+        raise CaeError(f"{label}: exists and is not a regular file; refusing to replace it")
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=folder)
@@ -193,7 +197,7 @@ def atomic_write(path: str | Path, data: bytes | None = None, *, write: Callable
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+    return given
 
 
 def make_folder(path: str | Path) -> Path:
