@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -194,9 +195,12 @@ def main() -> int:
             rows.append(row)
             print(f"| {row['command']} | {row['case']} | {row['status']} | {row['line'].replace('|', '/')} | {row['traceback']} | {row['part']} |", flush=True)
     os.chmod(w / "ro", 0o755)
+    kept = all(os.path.islink(w / n) for n in ("link.cae", "link.png", "linkdir", "linkset", "linkmodel.keras"))
+    devices = all(stat.S_ISCHR(os.stat(d).st_mode) for d in ("/dev/full", "/dev/null"))
+    print(f"\nsymbolic links still links: {'yes' if kept else 'NO'}; /dev/full and /dev/null still character devices: {'yes' if devices else 'NO'}")
     if not args.keep:
         shutil.rmtree(w, ignore_errors=True)
-    bad = [r for r in rows if r["traceback"] == "yes" or r["part"]]
+    bad = [r for r in rows if r["traceback"] == "yes" or r["part"]] + ([] if kept and devices else ["links or devices replaced"])
     print(f"\n{len(rows)} runs, {sum(r['status'] not in ('n/a', 'skipped') for r in rows)} run; tracebacks: {sum(r['traceback'] == 'yes' for r in rows)}; "
           f".part files left: {sum(bool(r['part']) for r in rows)}", file=sys.stderr)
     return 1 if bad else 0
