@@ -1,8 +1,8 @@
 """cae_compress: image compression with convolutional autoencoders.
 
 >>> import cae_compress
->>> data = cae_compress.compress(image, quality=50)   # a PIL image or an HxW[xC] uint8 array -> .cae bytes
->>> pixels = cae_compress.decompress(data)            # -> (H, W, C) uint8 array
+>>> data = cae_compress.compress(image, quality=50)   # a path, a file object, a PIL image or an HxW[xC] uint8 array -> .cae bytes
+>>> pixels = cae_compress.decompress(data)            # .cae bytes, a path or a file object -> (H, W, C) uint8 array
 >>> im = cae_compress.open("photo.cae")               # -> PIL image (cae_compress.register_opener(): Image.open too)
 
 Importing the package is cheap: these are loaded on first use, and

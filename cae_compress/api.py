@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import contextlib
-import io
+
 import json
+import numbers
 import os
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -41,6 +43,10 @@ def int_list(text: str, flag: str) -> tuple[int, ...]:
         raise CaeError(f"{flag} takes integers separated by commas, got '{text}'") from None
 
 
+CLI_NAMES = {"quality": "--quality", "bpp": "--bpp", "effort": "--effort"}  # what messages call each setting: the CLI's flags
+PY_NAMES = {"quality": "quality", "bpp": "bpp", "effort": "effort"}  # or the Python parameters (compress, the Pillow plugin)
+
+
 def encode_files(
     inputs: list[str],
     output: str | None = None,
@@ -58,6 +64,9 @@ def encode_files(
     code_length: int | None = None,
     jobs: int = 1,
     strip: bool = False,
+    quiet: bool = False,
+    verbose: bool = False,
+    threads: int | None = None,
 ) -> int:
     """Encode image files (or ``-`` for stdin) to ``.cae``; returns the exit status (0, or 2 if any failed).
 
@@ -66,11 +75,15 @@ def encode_files(
     the highest quality whose file fits in that many bits per pixel (quality
     0 with a warning if none does).  ``effort`` (1-9, default 1) above 1
     refines each image's codes before coding them: smaller files for more
-    encode time (TensorFlow); ``progress`` False silences its progress bar.
+    encode time (TensorFlow); ``progress`` False silences the progress bars
+    (None: on a terminal only).
     ``code_length`` N picks the shipped dense-code model ``cifar10-N``.
     ``jobs`` N above 1 encodes in N worker processes, each loading the model
-    once (the cores shared among them).  The ICC profile, EXIF and XMP of
-    each image are kept in its file (``strip``: not); so is alpha, always.
+    once (the cores shared among them, or ``threads`` each).  ``quiet``: no
+    progress bars, warnings or summary (errors still); ``verbose``: a line
+    per file.  ``threads``: LiteRT threads (sets ``CAE_THREADS`` for this
+    process; default every core).  The ICC profile, EXIF and XMP of each
+    image are kept in its file (``strip``: not); so is alpha, always.
     """
     if dtype is not None or compression is not None:  # options of the dense-code models' files: checked before any work
         dense.check_options(dtype or dense.DEFAULT_DTYPE, compression or dense.DEFAULT_COMPRESSION)
@@ -79,33 +92,89 @@ def encode_files(
         raise CaeError(f"{' and '.join(chosen)} both pick a model: give one")
     if code_length is not None:
         model = zoo.family_model("cifar10", code_length)
-    if jobs < 1:
-        raise CaeError(f"--jobs must be at least 1, got {jobs}")
+    _check_counts(jobs, threads)
     _check_quality_flags(quality, bpp)
-    planned = files.plan(inputs, output, ".cae", recursive)
+    planned = files.plan(inputs, output, ".cae", recursive, quiet)
+    _use_threads(threads)
     runtime = zoo.load(model, model_path, backend)
     _check_model_flags(runtime, quality, bpp, effort)
-    encoder = _FileEncoder(dict(model=model, model_path=model_path, backend=backend), quality, bpp, effort, dtype, compression, force, progress)
+    encoder = _FileEncoder(dict(model=model, model_path=model_path, backend=backend), quality, bpp, effort, dtype, compression, force,
+                           False if quiet else progress, quiet)
     encoder.strip = strip
+    encoder.runtime = runtime
+    _say_model(runtime, verbose)
+    return _run(planned, encoder, jobs, threads, "encode", recursive, quiet, verbose)
+
+
+def _check_counts(jobs: int, threads: int | None) -> None:
+    if jobs < 1:
+        raise CaeError(f"--jobs must be at least 1, got {jobs}")
+    if threads is not None and threads < 1:
+        raise CaeError(f"--threads must be at least 1, got {threads}")
+
+
+def _use_threads(threads: int | None) -> None:
+    """``--threads N``: what ``CAE_THREADS`` says, set for this process before any model loads."""
+    if threads is not None:
+        os.environ["CAE_THREADS"] = str(threads)
+
+
+def _say_model(runtime, verbose: bool) -> None:
+    if verbose:
+        threads = os.environ.get("CAE_THREADS") or os.cpu_count() or 1
+        print(f"cae: model {runtime.name} ({runtime.backend}, threads: {threads})", file=sys.stderr)
+
+
+def _run(planned: list[files.Job], worker, jobs: int, threads: int | None, desc: str, recursive: bool, quiet: bool, verbose: bool) -> int:
+    """Run ``worker`` on every job, here or (``jobs`` above 1) in worker processes each loading the model once."""
     jobs = min(jobs, len(planned))
+    show = False if quiet else worker.progress
     if jobs == 1 or any(j.source == files.STDIO for j in planned):
-        encoder.runtime = runtime
-        return files.run_jobs(planned, encoder, progress, desc="encode", summary=recursive)
+        return files.run_jobs(planned, worker, show, desc=desc, summary=recursive and not quiet, verbose=verbose)
     import concurrent.futures
+    import concurrent.futures.process
     import multiprocessing
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    share = threads or max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # fresh processes: no LiteRT or TensorFlow state copied by fork
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(encoder, threads)) as pool:
-        return files.run_jobs(planned, _work_in_worker, progress, desc="encode", summary=recursive, pool=pool)
+    try:
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(worker, share)) as pool:
+            return files.run_jobs(planned, _work_in_worker, show, desc=desc, summary=recursive and not quiet, pool=pool, verbose=verbose)
+    except concurrent.futures.process.BrokenProcessPool:
+        raise CaeError(f"a worker process of --jobs {jobs} died (out of memory?); try fewer --jobs", 1) from None
+
+
+BAR_DELAY = 1.0  # seconds an image takes before its progress bar shows
+
+
+@contextlib.contextmanager
+def _image_bar(runtime, label: str, height: int, width: int, show: bool | None):
+    """A progress bar of one image's windows (``progress(n)``), shown once the image has taken :data:`BAR_DELAY`, on a terminal only; or None."""
+    if show is None:
+        show = sys.stderr.isatty()
+    if not show:
+        yield None
+        return
+    from tqdm import tqdm
+
+    unit = getattr(getattr(runtime, "layout", None), "name", "windows").rstrip("s")  # tiles (dense-code models) or windows
+    with tqdm(total=runtime.progress_steps(height, width), desc=Path(label).name, unit=unit, delay=BAR_DELAY, leave=False, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _describe(job: files.Job, data: bytes, height: int, width: int, seconds: float) -> str:
+    """``-v``'s line on a file done."""
+    source = "<stdin>" if job.source == files.STDIO else job.source
+    target = "<stdout>" if job.target == files.STDIO else job.target
+    return f"{source} -> {target}: {width}x{height}, {len(data)} bytes, {8 * len(data) / max(1, height * width):.3f} bpp, {seconds:.2f} s"
 
 
 class _FileEncoder:
     """``cae encode``'s work on one file: read, encode at the settings, write; picklable, so worker processes run it too."""
 
-    def __init__(self, model: dict, quality, bpp, effort, dtype, compression, force, progress):
+    def __init__(self, model: dict, quality, bpp, effort, dtype, compression, force, progress, quiet=False):
         self.model, self.quality, self.bpp, self.effort = model, quality, bpp, effort
-        self.dtype, self.compression, self.force, self.progress = dtype, compression, force, progress
+        self.dtype, self.compression, self.force, self.progress, self.quiet = dtype, compression, force, progress, quiet
         self.runtime = None
         self.strip = False
 
@@ -117,45 +186,51 @@ class _FileEncoder:
 
     def fit(self, pixels, label: str, extras=None) -> bytes:
         """The file at --quality, or at the highest quality whose file fits the --bpp budget."""
-        if not self.effort or self.effort == 1:
-            return self._fit(pixels, label, None, extras)
-        from tqdm import tqdm
+        with _image_bar(self.runtime, label, pixels.shape[0], pixels.shape[1], self.progress) as progress:
+            if not self.effort or self.effort == 1:
+                return self._fit(pixels, label, None, progress, extras)
+            from tqdm import tqdm
 
-        show = sys.stderr.isatty() if self.progress is None else self.progress
-        with tqdm(desc=f"refine {label}", unit="step", disable=not show, file=sys.stderr, leave=False) as bar:
-            return self._fit(pixels, label, bar.update, extras)
+            show = sys.stderr.isatty() if self.progress is None else self.progress
+            with tqdm(desc=f"refine {label}", unit="step", disable=not show, file=sys.stderr, leave=False) as bar:
+                return self._fit(pixels, label, bar.update, progress, extras)
 
-    def _fit(self, pixels, label, on_step, extras=None) -> bytes:
-        data, fits = codec.encode_fitting(self.runtime, pixels, self.quality, self.bpp, self.effort, on_step, self.dtype, self.compression, extras)
-        if not fits:
+    def _fit(self, pixels, label, on_step, progress, extras=None) -> bytes:
+        data, fits = codec.encode_fitting(self.runtime, pixels, self.quality, self.bpp, self.effort, on_step, self.dtype, self.compression,
+                                          extras, progress)
+        if not fits and not self.quiet:
             print(f"cae: warning: {_no_fit(label, self.bpp, data, pixels)}", file=sys.stderr)
         return data
 
-    def __call__(self, job: files.Job) -> None:
+    def __call__(self, job: files.Job) -> str:
         label = "<stdin>" if job.source == files.STDIO else job.source
+        started = time.perf_counter()
         data = files.read_input(job.source)
         if not data:
             raise CaeError(f"{label}: empty input")
-        with warnings_on_stderr():
+        with warnings_on_stderr(self.quiet):
             pixels, extras = read_picture(data, label)
         _check_target(job, self.force)
-        files.write_output(job.target, self.fit(pixels, label, None if self.strip else extras), self.force)
+        out = self.fit(pixels, label, None if self.strip else extras)
+        files.write_output(job.target, out, self.force, job.named)
+        return _describe(job, out, pixels.shape[0], pixels.shape[1], time.perf_counter() - started)
 
 
 _WORKER: dict = {}
 
 
-def _start_worker(encoder: _FileEncoder, threads: int) -> None:
+def _start_worker(worker, threads: int) -> None:
     """A worker process of ``--jobs``: its share of the cores, and the model loaded once."""
     os.environ["CAE_THREADS"] = str(threads)
-    encoder.progress = False
-    encoder.load()
-    _WORKER["encoder"] = encoder
+    worker.progress = False
+    worker.load()
+    _WORKER["work"] = worker
 
 
 @contextlib.contextmanager
-def warnings_on_stderr():
-    """The CLI's way to say a :class:`CaeWarning` of the library (a reduction, metadata left out): one ``cae: warning:`` line each."""
+def warnings_on_stderr(quiet: bool = False):
+    """The CLI's way to say a :class:`CaeWarning` of the library (a reduction, metadata left out): one ``cae: warning:`` line each
+    (none with ``quiet``)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CaeWarning)
         try:
@@ -164,31 +239,33 @@ def warnings_on_stderr():
             others = []
             for w in caught:
                 if issubclass(w.category, CaeWarning):
-                    print(f"cae: warning: {w.message}", file=sys.stderr)
+                    if not quiet:
+                        print(f"cae: warning: {w.message}", file=sys.stderr)
                 else:
                     others.append(w)
     for w in others:  # any other warning, as it would have been shown
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def _work_in_worker(job: files.Job) -> None:
-    _WORKER["encoder"](job)
+def _work_in_worker(job: files.Job) -> str:
+    return _WORKER["work"](job)
 
 
-def _check_quality_flags(quality, bpp) -> None:
+def _check_quality_flags(quality, bpp, names: dict = CLI_NAMES) -> None:
+    q, b = names["quality"], names["bpp"]
     if quality is not None and bpp is not None:
-        raise CaeError("--quality and --bpp both set the quality: give one")
+        raise CaeError(f"{q} and {b} both set the quality: give one")
     if quality is not None and not 0 <= quality <= 100:
-        raise CaeError(f"--quality must be between 0 and 100, got {quality}")
+        raise CaeError(f"{q} must be between 0 and 100, got {quality}")
     if bpp is not None and not bpp > 0:
-        raise CaeError(f"--bpp must be positive, got {bpp}")
+        raise CaeError(f"{b} must be positive, got {bpp}")
 
 
-def _check_model_flags(runtime, quality, bpp, effort) -> None:
+def _check_model_flags(runtime, quality, bpp, effort, names: dict = CLI_NAMES) -> None:
     """Before any work: the model has the quality and effort asked for (and TensorFlow is there for an effort above 1)."""
     if quality is not None or bpp is not None:
-        codec.check_quality(runtime, "--quality" if quality is not None else "--bpp")
-    codec.check_effort(runtime, effort)
+        codec.check_quality(runtime, names["quality"] if quality is not None else names["bpp"])
+    codec.check_effort(runtime, effort, names["effort"])
 
 
 def _no_fit(label: str, bpp: float, data: bytes, pixels) -> str:
@@ -205,7 +282,7 @@ def model_for_file(header: fmt.Header, label: str, backend: str = "auto", fixed=
 
 
 def decode_data(data: bytes, label: str = "<input>", max_pixels: int | None = None, backend: str = "auto", model=None, fast: bool = False,
-                on_full=None, with_extras: bool = False):
+                on_full=None, with_extras: bool = False, progress=None):
     """The uint8 pixels (H, W, C) of ``.cae`` bytes, by the model the file names (or ``model``), refused over ``max_pixels``.
 
     What ``cae decode``, :func:`decompress` and the Pillow plugin do with a
@@ -214,6 +291,8 @@ def decode_data(data: bytes, label: str = "<input>", max_pixels: int | None = No
     the file decodes in full and ``on_full(message)``, if given, is told.
     A file with alpha gives 2 or 4 channels; ``with_extras``: the pixels
     and the file's metadata (:class:`~cae_compress.io.container.Extras`).
+    ``progress``: a function of the model, the label and the image size
+    that gives a context manager of a ``progress(n)`` callable (or None).
     """
     budget = max_pixels or DEFAULT_MAX_PIXELS
     header = fmt.parse_header(data, label)
@@ -221,8 +300,9 @@ def decode_data(data: bytes, label: str = "<input>", max_pixels: int | None = No
     runtime = model_for_file(header, label, backend, model)
     if fast and not runtime.fast and on_full is not None:
         on_full(no_fast_synthesis(runtime))
-    with _lock_of(runtime):
-        return codec.decode(runtime, data, label, max_pixels=budget, fast=fast, with_extras=with_extras)
+    bar = progress(runtime, label, header.height, header.width) if progress is not None else contextlib.nullcontext()
+    with _lock_of(runtime), bar as step:
+        return codec.decode(runtime, data, label, progress=step, max_pixels=budget, fast=fast, with_extras=with_extras)
 
 
 def no_fast_synthesis(runtime) -> str:
@@ -230,11 +310,10 @@ def no_fast_synthesis(runtime) -> str:
 
 
 def _check_target(job: files.Job, force: bool) -> None:
-    """Never write over the input itself, and not over another file without ``force``."""
+    """Before the work: never write over the input itself, and not over another file without ``force`` (nor under a default name at all)."""
     if files.same_file(job.source, job.target):
         raise CaeError(f"{job.source}: the output would overwrite the input itself; choose another name with -o")
-    if job.target != files.STDIO and Path(job.target).exists() and not force:
-        raise CaeError(f"{job.target}: already exists (use --force to overwrite)")
+    files.check_replaceable(job.target, force, job.named)
 
 
 def decode_files(
@@ -248,6 +327,10 @@ def decode_files(
     max_pixels: int | None = None,
     recursive: bool = False,
     fast: bool = False,
+    jobs: int = 1,
+    quiet: bool = False,
+    verbose: bool = False,
+    threads: int | None = None,
 ) -> int:
     """Decode ``.cae`` files (or ``-``) to images; the output format follows the output's suffix (PNG by default).
 
@@ -256,26 +339,54 @@ def decode_files(
     warning on stderr, once per model, where it has none: decoded in full).
     The ICC profile, EXIF, XMP and alpha a file carries go into the output
     where its format holds them; a warning line names what it cannot hold.
+    ``jobs``, ``quiet``, ``verbose``, ``threads`` and ``progress``: as
+    :func:`encode_files`.
     """
-    jobs = files.plan(inputs, output, ".png", recursive)
-    fixed = zoo.load(model, model_path, backend) if (model or model_path) else None
-    warned: set[str] = set()
+    _check_counts(jobs, threads)
+    planned = files.plan(inputs, output, ".png", recursive, quiet)
+    _use_threads(threads)
+    decoder = _FileDecoder(dict(model=model, model_path=model_path, backend=backend), force, max_pixels, fast, False if quiet else progress, quiet)
+    decoder.load()
+    if decoder.fixed is not None:
+        _say_model(decoder.fixed, verbose)
+    return _run(planned, decoder, jobs, threads, "decode", recursive, quiet, verbose)
 
-    def full(message: str) -> None:
-        if message not in warned:
-            warned.add(message)
+
+class _FileDecoder:
+    """``cae decode``'s work on one file: read, decode by the model it names (or the one given), write; picklable, for ``--jobs``."""
+
+    def __init__(self, model: dict, force, max_pixels, fast, progress, quiet=False):
+        self.model, self.force, self.max_pixels, self.fast, self.progress, self.quiet = model, force, max_pixels, fast, progress, quiet
+        self.fixed = None
+        self.warned: set[str] = set()
+
+    def __getstate__(self):
+        return {**self.__dict__, "fixed": None}  # each process loads its own model
+
+    def load(self) -> None:
+        if self.model["model"] or self.model["model_path"]:
+            self.fixed = zoo.load(self.model["model"], self.model["model_path"], self.model["backend"])
+
+    def _full(self, message: str) -> None:
+        if message not in self.warned and not self.quiet:
+            self.warned.add(message)
             print(f"cae: warning: {message}", file=sys.stderr)
 
-    def work(job: files.Job) -> None:
+    def _bar(self, runtime, label, height, width):
+        return _image_bar(runtime, label, height, width, self.progress)
+
+    def __call__(self, job: files.Job) -> str:
         label = "<stdin>" if job.source == files.STDIO else job.source
+        started = time.perf_counter()
         data = files.read_input(job.source)
         fmt.parse_header(data, label)
-        _check_target(job, force)
-        pixels, extras = decode_data(data, label, max_pixels, backend, fixed, fast, full, with_extras=True)
-        fmt_name = "PNG" if job.target == files.STDIO else format_for_path(job.target)
+        _check_target(job, self.force)
+        pixels, extras = decode_data(data, label, self.max_pixels, self.model["backend"], self.fixed, self.fast, self._full, with_extras=True,
+                                     progress=self._bar)
+        fmt_name = "PNG" if job.target == files.STDIO else format_for_path(job.target)  # PNG for a name without a suffix (/dev/stdout)
         pixels, args, left = saving(pixels, extras, fmt_name)
         where = "<stdout>" if job.target == files.STDIO else job.target
-        if left:
+        if left and not self.quiet:
             print(f"cae: warning: {where}: {', '.join(left)} not written ({fmt_name} holds {'none of them' if len(left) > 1 else 'none'} here)", file=sys.stderr)
         level = {"compress_level": PNG_LEVEL} if fmt_name == "PNG" else {}
         try:
@@ -287,10 +398,10 @@ def decode_files(
                 out = image_bytes(pixels, fmt_name, **level)
             except (KeyError, OSError, ValueError) as exc:
                 raise CaeError(f"{job.target}: cannot write {fmt_name} ({exc})") from None
-            print(f"cae: warning: {where}: metadata not written ({fmt_name}: {exc})", file=sys.stderr)
-        files.write_output(job.target, out, force)
-
-    return files.run_jobs(jobs, work, progress, desc="decode", summary=recursive)
+            if not self.quiet:
+                print(f"cae: warning: {where}: metadata not written ({fmt_name}: {exc})", file=sys.stderr)
+        files.write_output(job.target, out, self.force, job.named)
+        return _describe(job, data, pixels.shape[0], pixels.shape[1], time.perf_counter() - started)
 
 
 def inspect_model(
@@ -433,9 +544,11 @@ def compare_image(image: str, out_dir: str, bpp: float | None = None, quality: i
     _check_model_flags(runtime, quality, bpp, None)
     chosen = tuple(c.strip() for c in codecs.split(",") if c.strip())
     with lock:
-        html_path, png_path, entries = compare.write(pixels, out_dir, Path(image).name, runtime, quality, bpp, chosen, crop)
+        html_path, png_path, entries, said = compare.write(pixels, out_dir, Path(image).name, runtime, quality, bpp, chosen, crop)
     for e in entries:
         print(f"cae: compare: {e.caption()}", file=sys.stderr)
+    for note in said:
+        print(f"cae: warning: {note}", file=sys.stderr)
     return [html_path, png_path]
 
 
@@ -472,24 +585,106 @@ def resolve_model(model, backend: str = "auto"):
 
 
 def as_pixels(image) -> np.ndarray:
-    """An (H, W, C) uint8 array of a PIL image (the same rules as reading an image file) or of an H x W [x C] uint8 array."""
+    """An (H, W, C) uint8 array of what :func:`compress` takes (see :func:`as_picture`)."""
     return as_picture(image)[0]
 
 
 def as_picture(image):
-    """:func:`as_pixels` and the metadata of a PIL image's ``info`` (ICC profile, EXIF, XMP; none for an array)."""
+    """An (H, W, C) uint8 array and the metadata to carry (:class:`~cae_compress.io.container.Extras`, or None) of what
+    :func:`compress` takes: a path of an image file (``str`` or ``os.PathLike``), a binary file object or the bytes of
+    an image file (any format Pillow reads), a PIL image (the same rules as reading an image file; its ICC profile,
+    EXIF and XMP from its ``info``), or an H x W [x C] uint8 array (no metadata).
+
+    A path that cannot be read raises the ``OSError`` that opening it raises
+    (``FileNotFoundError``, ...); what is not an image, a :class:`CaeError`
+    (a ``ValueError``); a type it does not take, a ``TypeError``.  A
+    reduction (16-bit samples, frames after the first, CMYK) is a
+    :class:`~cae_compress.errors.CaeWarning`.
+    """
     if isinstance(image, Image.Image):  # its reductions are said under its file's name, where it has one
         return pil_to_picture(image, str(getattr(image, "filename", "") or "<image>"))
+    if isinstance(image, (str, os.PathLike)):
+        return read_picture(Path(image).read_bytes(), str(image))
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return read_picture(bytes(image), "<bytes>")
+    if hasattr(image, "read"):
+        return read_picture(_read_binary(image, "image"), str(getattr(image, "name", "<file>")))
+    if not isinstance(image, np.ndarray) and not hasattr(image, "__array__"):
+        raise TypeError(f"image must be a path, a binary file object, the bytes of an image file, a PIL image or a uint8 array, not {type(image).__name__}")
     pixels = np.asarray(image)
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or (pixels.ndim == 3 and not 1 <= pixels.shape[2] <= 4):
-        raise CaeError(f"an image is a PIL image or an HxW or HxWxC uint8 array (C 1-4), not a {pixels.dtype} array of shape {pixels.shape}")
+        raise CaeError(f"image: an array must be HxW or HxWxC uint8 (C 1-4), not a {pixels.dtype} array of shape {pixels.shape}")
     return (pixels if pixels.ndim == 3 else pixels[..., None]), None
 
 
-def compress(image, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None, strip: bool = False) -> bytes:
-    """The ``.cae`` bytes of ``image`` (a PIL image, or an HxW[xC] uint8 array), like ``cae encode``.
+def _read_binary(f, name: str) -> bytes:
+    data = f.read()
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"{name}: a file object must be opened in binary mode ('rb'), this one gives {type(data).__name__}")
+    return bytes(data)
 
-    ``quality`` 0-100 (default: the model's own for models with a continuous
+
+def cae_bytes(data) -> tuple[bytes, str]:
+    """The bytes of what :func:`decompress` takes (``.cae`` bytes, a path, a binary file object) and a label for messages."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data), "<bytes>"
+    if isinstance(data, (str, os.PathLike)):
+        return Path(data).read_bytes(), str(data)  # a path that cannot be read: its OSError, as open() gives it
+    if hasattr(data, "read"):
+        return _read_binary(data, "data"), str(getattr(data, "name", "<file>"))
+    raise TypeError(f"data must be .cae bytes, a path or a binary file object, not {type(data).__name__}")
+
+
+def _whole(value, name: str, low: int, high: int, why: str = ""):
+    """A Python setting that must be a whole number from ``low`` to ``high`` (an integral float such as 40.0 counts), as an int."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a whole number from {low} to {high}, not {type(value).__name__}")
+    if not isinstance(value, numbers.Integral) and not float(value).is_integer():
+        raise CaeError(f"{name} must be a whole number from {low} to {high}{why}, got {value}")
+    value = int(value)
+    if not low <= value <= high:
+        raise CaeError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _check_python_settings(quality, bpp, effort) -> tuple:
+    """``compress``'s settings, checked with messages that name its parameters: (quality as an int, bpp as a float, effort as an int)."""
+    quality = _whole(quality, "quality", 0, 100, " (a file records its quality as an integer, so a fraction would not decode as encoded)")
+    effort = _whole(effort, "effort", 1, 9)
+    if bpp is not None:
+        if isinstance(bpp, bool) or not isinstance(bpp, numbers.Real):
+            raise TypeError(f"bpp must be a number of bits per pixel, not {type(bpp).__name__}")
+        bpp = float(bpp)
+        if not 0 < bpp < float("inf"):
+            raise CaeError(f"bpp must be positive, got {bpp}")
+    _check_quality_flags(quality, bpp, PY_NAMES)
+    return quality, bpp, effort
+
+
+def _check_model_argument(model) -> None:
+    if model is not None and not isinstance(model, (str, os.PathLike, Codec)):
+        raise TypeError(f"model must be a shipped model's name, a path or a loaded model (cae_compress.zoo.load), not {type(model).__name__}")
+
+
+def _python_model(model):
+    """:func:`resolve_model` for the Python API: an unknown name said in its terms (the ``model`` parameter, not ``--model-path``)."""
+    _check_model_argument(model)
+    try:
+        return resolve_model(model)
+    except zoo.UnknownModel as exc:
+        raise CaeError(f"model: unknown model '{exc.model}' (shipped: {', '.join(exc.shipped) or 'none'}); "
+                       "give a trained model by the path of its .keras file or run folder") from None
+
+
+def compress(image, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None, strip: bool = False) -> bytes:
+    """The ``.cae`` bytes of ``image``, like ``cae encode``.
+
+    ``image``: a path of an image file (``str`` or ``os.PathLike``), a
+    binary file object or bytes of an image file (any format Pillow reads), a
+    PIL image, or an HxW[xC] uint8 array.
+    ``quality`` 0-100, a whole number (default: the model's own for models with a continuous
     quality, 31 for the default ``channel-context``, 50 for ``hyperprior``,
     about 0.5 bpp on photos either way), or ``bpp``: the highest quality whose file fits
     in that many bits per pixel (quality 0, with a warning, if none does).
@@ -501,10 +696,13 @@ def compress(image, quality: int | None = None, *, bpp: float | None = None, eff
     losslessly; so are a PIL image's ICC profile, EXIF (orientation reset to
     1: the pixels are turned) and XMP, from its ``info`` (``strip``: not).
     A reduction (16-bit samples, frames after the first, CMYK) is a
-    :class:`~cae_compress.errors.CaeWarning`.  Errors are :class:`CaeError` with
-    the CLI's one-line messages; TensorFlow is not imported (but for
-    ``effort`` above 1).
+    :class:`~cae_compress.errors.CaeWarning`.  A bad value raises
+    :class:`CaeError` (a ``ValueError``) naming the parameter, a bad type a
+    ``TypeError``, a path that cannot be read its ``OSError``; TensorFlow is
+    not imported (but for ``effort`` above 1).
     """
+    quality, bpp, effort = _check_python_settings(quality, bpp, effort)
+    _check_model_argument(model)
     pixels, extras = as_picture(image)
     return compress_picture(pixels, None if strip else extras, quality, bpp=bpp, effort=effort, model=model, stacklevel=3)
 
@@ -512,9 +710,9 @@ def compress(image, quality: int | None = None, *, bpp: float | None = None, eff
 def compress_picture(pixels: np.ndarray, extras=None, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None,
                      stacklevel: int = 2) -> bytes:
     """:func:`compress` of an (H, W, C) uint8 array and the metadata to carry (:class:`~cae_compress.io.container.Extras`, or None)."""
-    _check_quality_flags(quality, bpp)
-    runtime, lock = resolve_model(model)
-    _check_model_flags(runtime, quality, bpp, effort)
+    quality, bpp, effort = _check_python_settings(quality, bpp, effort)
+    runtime, lock = _python_model(model)
+    _check_model_flags(runtime, quality, bpp, effort, PY_NAMES)
     with lock:
         data, fits = codec.encode_fitting(runtime, pixels, quality, bpp, effort, extras=extras)
     if not fits:
@@ -522,10 +720,11 @@ def compress_picture(pixels: np.ndarray, extras=None, quality: int | None = None
     return data
 
 
-def decompress(data: bytes, *, model=None, max_pixels: int | None = None, fast: bool = False, with_info: bool = False):
-    """The (H, W, C) uint8 pixels of ``.cae`` bytes (C is 1 or 3; 2 or 4 with alpha), like ``cae decode``.
+def decompress(data, *, model=None, max_pixels: int | None = None, fast: bool = False, with_info: bool = False):
+    """The (H, W, C) uint8 pixels of a ``.cae`` file (C is 1 or 3; 2 or 4 with alpha), like ``cae decode``.
 
-    The file names its model; ``model`` (a name, a path or a loaded model)
+    ``data``: the file's bytes, its path (``str`` or ``os.PathLike``) or a
+    binary file object.  The file names its model; ``model`` (a name, a path or a loaded model)
     decodes a file of a model that is not shipped.  Files declaring more than
     ``max_pixels`` (default Pillow's bomb limit, about 179 MP) are refused
     before any work.  ``fast``: through the model's cheaper synthesis, like
@@ -534,10 +733,13 @@ def decompress(data: bytes, *, model=None, max_pixels: int | None = None, fast: 
     in full, with a warning.  ``with_info``: ``(pixels, info)``, ``info``
     the file's metadata as Pillow's ``info`` holds it (``icc_profile``,
     ``exif``, ``xmp``: bytes; only those the file carries), ready for
-    ``Image.fromarray(pixels).save(..., **info)``.
+    ``Image.fromarray(pixels).save(..., **info)``.  A bad file raises
+    :class:`CaeError` (a ``ValueError``), a bad type a ``TypeError``.
     """
-    fixed = resolve_model(model)[0] if model is not None else None
-    out = decode_data(bytes(data), "<bytes>", max_pixels, model=fixed, fast=fast, on_full=lambda m: warnings.warn(m, stacklevel=3), with_extras=with_info)
+    _check_model_argument(model)
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral)):
+        raise TypeError(f"max_pixels must be an integer, not {type(max_pixels).__name__}")
+    data, label = cae_bytes(data)
+    fixed = _python_model(model)[0] if model is not None else None
+    out = decode_data(data, label, max_pixels, model=fixed, fast=fast, on_full=lambda m: warnings.warn(m, stacklevel=3), with_extras=with_info)
     return (out[0], out[1].info()) if with_info else out
-
-

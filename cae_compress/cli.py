@@ -50,8 +50,28 @@ def handle_errors(fn):
             _fail("interrupted", 130)
         except MemoryError:
             _fail("out of memory", 1)
+        except OSError as exc:  # a file system's refusal no library function named (read-only, full, gone): still one line
+            _fail(_os_error_line(exc), 2)
 
     return wrapper
+
+
+def _os_error_line(exc: OSError) -> str:
+    """The one line of an ``OSError``: its file, or stdout when that is what fails (``cae info > /dev/full``)."""
+    if exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    try:
+        sys.stdout.flush()
+    except OSError:
+        silence_stdout()
+        return f"stdout: cannot write ({exc.strerror or exc})"
+    return str(exc.strerror or exc)
+
+
+def silence_stdout() -> None:
+    from cae_compress.io.files import silence_stdout as silence  # Pillow comes with it: not at start-up
+
+    silence()
 
 
 def _version(value: bool):
@@ -127,13 +147,22 @@ def train(
 _MODEL_HELP = "Shipped model by name (see 'cae models')."
 _MODEL_PATH_HELP = "A trained model: model.keras or its run folder."
 _BACKEND_HELP = "Inference: auto (LiteRT when the model has its .tflite files, else TensorFlow), litert or tensorflow."
+_JOBS_HELP = "{} in this many worker processes, each loading the model once (the cores are shared among them)."
+_THREADS_HELP = "Threads of each process's inference (as the CAE_THREADS variable) [default: every core, shared among --jobs]."
+_QUIET_HELP = "Errors only: no progress bars, warnings or summary line."
+_VERBOSE_HELP = "A line per file on stderr: size, bytes, bpp, seconds; and the model."
+
+
+def _quiet_and_verbose(quiet: bool, verbose: bool) -> None:
+    if quiet and verbose:
+        raise CaeError("--quiet and --verbose contradict each other: give one")
 
 
 @app.command()
 @handle_errors
 def encode(
     inputs: List[str] = typer.Argument(..., metavar="IN...", help="Images to encode (any format Pillow reads); '-' reads stdin."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file, folder (several inputs) or '-' for stdout [default: IN with .cae]."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output file, folder (several inputs: an existing one or a name ending in '/') or '-' for stdout [default: IN with .cae]."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the default shipped model]"),
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Dense-code models: how codes are stored, float32, float16 or uint8 (quantized with a scale and offset) [default: uint8]."),
@@ -142,11 +171,13 @@ def encode(
     bpp: Optional[float] = typer.Option(None, "--bpp", help="Per image, the highest quality whose file fits in this many bits per pixel."),
     code_length: Optional[int] = typer.Option(None, "--code-length", "-c", help="Pick the shipped dense-code model cifar10-N (fixed-length float codes, for small images and for learning; see 'cae models')."),
     effort: int = typer.Option(1, "--effort", "-e", help="1-9: encode time spent on smaller files at the same quality (above 1: refines each image's codes; needs TensorFlow; the README's table gives sizes and times). 1 is a plain encode. Models with a continuous quality (the default channel-context)."),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing output named with -o (a default output name never replaces a file; no output ever replaces an input)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every image under it; -o FOLDER mirrors its tree; a summary line at the end."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Encode in this many worker processes, each loading the model once (the cores are shared among them)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help=_JOBS_HELP.format("Encode")),
+    threads: Optional[int] = typer.Option(None, "--threads", help=_THREADS_HELP),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars on stderr (they show on a terminal only)."),
+    quiet: bool = typer.Option(False, "--quiet", help=_QUIET_HELP),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=_VERBOSE_HELP),
     strip: bool = typer.Option(False, "--strip", help="Leave the input's ICC profile, EXIF and XMP out of the .cae file (kept by default; alpha is always kept)."),
 ):
     """Encode images to .cae files: codes of the autoencoder, tile by tile.
@@ -162,8 +193,9 @@ def encode(
     """
     from cae_compress.api import encode_files
 
-    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, progress=False if quiet else None,
-                                  backend=backend, quality=quality, bpp=bpp, recursive=recursive, effort=effort, code_length=code_length, jobs=jobs,
+    _quiet_and_verbose(quiet, verbose)
+    raise typer.Exit(encode_files(inputs, output, model, model_path, dtype, compression, force, backend=backend, quality=quality, bpp=bpp,
+                                  recursive=recursive, effort=effort, code_length=code_length, jobs=jobs, quiet=quiet, verbose=verbose, threads=threads,
                                   strip=strip))
 
 
@@ -171,19 +203,25 @@ def encode(
 @handle_errors
 def decode(
     inputs: List[str] = typer.Argument(..., metavar="IN...", help=".cae files to decode; '-' reads stdin."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output image (format by suffix: .png, .webp, .jpg, ...), folder or '-' for stdout (PNG) [default: IN with .png]."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output image (format by suffix: .png, .webp, .jpg, ...), folder (several inputs: an existing one or a name ending in '/') or '-' for stdout (PNG) [default: IN with .png]."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=_MODEL_HELP + " [default: the model recorded in the file]"),
     model_path: Optional[str] = typer.Option(None, "--model-path", help=_MODEL_PATH_HELP),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing output named with -o (a default output name never replaces a file; no output ever replaces an input)."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse files that declare more pixels than this, before any work (Pillow's limit)."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder input means every .cae file under it; -o FOLDER mirrors its tree; a summary line at the end."),
     fast: bool = typer.Option(False, "--fast", help="Decode through the model's cheaper synthesis (faster, slightly softer: for previews, thumbnails, browsing): the same symbols, checked alike. A model without one (see 'cae info') decodes in full, with a warning."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help=_JOBS_HELP.format("Decode")),
+    threads: Optional[int] = typer.Option(None, "--threads", help=_THREADS_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help=_QUIET_HELP),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=_VERBOSE_HELP),
 ):
     """Decode .cae files back to images, with the ICC profile, EXIF, XMP and alpha a file carries (a warning names what the output format cannot hold)."""
     from cae_compress.api import decode_files
 
-    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels, recursive=recursive, fast=fast))
+    _quiet_and_verbose(quiet, verbose)
+    raise typer.Exit(decode_files(inputs, output, model, model_path, force, backend=backend, max_pixels=max_pixels, recursive=recursive, fast=fast,
+                                  jobs=jobs, quiet=quiet, verbose=verbose, threads=threads))
 
 
 @app.command()
@@ -255,6 +293,10 @@ def bench(
     if plot:
         require("matplotlib", "cae bench --plot")
     curves = [read_curve(p) for p in compare or []]  # a bad file fails before any work
+    if results_dir:
+        from cae_compress.io.files import make_folder
+
+        make_folder(results_dir)  # a folder that cannot be made fails before any work
     runtimes = select_models(dataset, models, code_lengths, model_path, backend)
     chosen = tuple(b.strip() for b in baselines.split(",") if b.strip())
     efforts = int_list(effort, "--effort")
@@ -366,5 +408,36 @@ def demo(
     print(run_demo(out_dir).report())
 
 
+class _GuardedStdout:
+    """stdout whose failed writes (a full disk, a closed pipe) are one CaeError line, as every other write of the CLI is."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            silence_stdout()
+            raise CaeError(f"stdout: cannot write ({exc.strerror or exc})") from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main() -> None:
-    app()
+    sys.stdout = _GuardedStdout(sys.stdout)
+    try:
+        app()
+    finally:
+        _flush_stdout()
+
+
+def _flush_stdout() -> None:
+    """Flush what commands printed while we can still say why it failed (a full disk, a closed pipe): one line, exit 2, not Python's noise at exit."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        silence_stdout()
+        print(f"cae: error: stdout: cannot write ({exc.strerror or exc})", file=sys.stderr)
+        sys.exit(2)

@@ -43,15 +43,18 @@ def prepare(pixels: np.ndarray, model_channels: int) -> tuple[np.ndarray, int]:
     return to_channels(pixels, model_channels), out_channels
 
 
-def check_effort(model, effort: int | None) -> None:
-    """Refuse an ``--effort`` the model does not have (above 1: codecs with ``max_effort``, the hyperprior), or without TensorFlow."""
+def check_effort(model, effort: int | None, name: str = "--effort") -> None:
+    """Refuse an ``--effort`` the model does not have (above 1: codecs with ``max_effort``, the hyperprior), or without TensorFlow.
+
+    ``name`` is what the message calls it: the CLI's flag, or the Python parameter ``effort``.
+    """
     if effort is None or effort == 1:
         return
     if model.max_effort == 1:
-        raise CaeError(f"--effort above 1 refines the codes of models with a continuous quality (the hyperprior family); '{model.name}' has none")
+        raise CaeError(f"{name} above 1 refines the codes of models with a continuous quality (the hyperprior family); '{model.name}' has none")
     if not 1 <= effort <= model.max_effort:
-        raise CaeError(f"--effort must be between 1 and {model.max_effort}, got {effort}")
-    require_tensorflow(f"--effort {effort}")
+        raise CaeError(f"{name} must be between 1 and {model.max_effort}, got {effort}")
+    require_tensorflow(f"{name} {effort}" if name.startswith("-") else f"{name}={effort}")
 
 
 def check_quality(model, flag: str = "--quality") -> None:
@@ -102,7 +105,8 @@ def with_alpha(pixels: np.ndarray, extras: container.Extras | None) -> container
     return extras
 
 
-def encode_within(model, pixels: np.ndarray, budget: float, effort: int | None = None, on_step=None, extras=None) -> tuple[bytes, bool]:
+def encode_within(model, pixels: np.ndarray, budget: float, effort: int | None = None, on_step=None, extras=None,
+                  progress=None) -> tuple[bytes, bool]:
     """The file at the highest quality (0-100) of ``budget`` bytes or fewer, and True; or quality 0's file and False.
 
     The analysis runs once; every quality tried is coded (and refined, at
@@ -114,7 +118,7 @@ def encode_within(model, pixels: np.ndarray, budget: float, effort: int | None =
     """
     check_quality(model, "--bpp")
     x, _ = prepare(pixels, model.channels)
-    analysis = model.analyse(x) if x.size else None
+    analysis = model.analyse(x, progress) if x.size else None
     extras = with_alpha(pixels, extras)
     tried: dict[int, bytes] = {}
     lo, hi = -1, 101  # the highest quality known to fit, the lowest known not to (-1, 101: none yet)
@@ -142,14 +146,15 @@ def _next_quality(tried: dict[int, bytes], lo: int, hi: int, budget: float) -> i
 
 
 def encode_fitting(model, pixels: np.ndarray, quality=None, bpp=None, effort=None, on_step=None, dtype=None, compression=None,
-                   extras=None) -> tuple[bytes, bool]:
+                   extras=None, progress=None) -> tuple[bytes, bool]:
     """The ``.cae`` bytes at ``quality``, or at the highest quality that fits ``bpp`` bits per pixel; and whether it fit.
 
     What ``cae encode``, :func:`cae_compress.compress` and ``cae compare`` do with an image.
+    ``progress(n)`` is told of the analysis' steps (``model.progress_steps``).
     """
     if bpp is None:
-        return encode(model, pixels, dtype, compression, quality=quality, effort=effort, on_step=on_step, extras=extras), True
-    return encode_within(model, pixels, bpp * pixels.shape[0] * pixels.shape[1] / 8, effort, on_step, extras)
+        return encode(model, pixels, dtype, compression, progress=progress, quality=quality, effort=effort, on_step=on_step, extras=extras), True
+    return encode_within(model, pixels, bpp * pixels.shape[0] * pixels.shape[1] / 8, effort, on_step, extras, progress)
 
 
 def check_model(header: fmt.Header, model, label: str) -> None:

@@ -15,10 +15,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cae_compress import api, zoo
-from cae_compress.errors import CaeError
+from cae_compress import codec, zoo
 from cae_compress.evaluation.metrics import reconstruction_metrics
-from cae_compress.io.images import read_image
+from cae_compress.io import files
+from cae_compress.io.images import PNG_LEVEL, image_bytes, read_image
 
 SAMPLE = Path(__file__).resolve().parent / "assets" / "sample.png"
 DEMO_EPOCHS = 60
@@ -69,17 +69,16 @@ def demo_model_path(quiet: bool = False, epochs: int = DEMO_EPOCHS) -> Path:
 
 def run_demo(out_dir: str | Path = "cae-demo", quiet: bool = False, epochs: int = DEMO_EPOCHS) -> DemoResult:
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = files.make_folder(out_dir)
     model_name = zoo.default_model_name()
     model_path = None if model_name else str(demo_model_path(quiet, epochs))
     cae, decoded = out / "sample.cae", out / "sample.decoded.png"
-    status = api.encode_files([str(SAMPLE)], str(cae), model=model_name, model_path=model_path, force=True)
-    if status == 0:
-        status = api.decode_files([str(cae)], str(decoded), model=model_name, model_path=model_path, force=True)
-    if status:
-        raise CaeError("demo failed (see above)", status)
-    original, restored = read_image(SAMPLE), read_image(decoded)
+    runtime = zoo.load(model_name, model_path)
+    original = read_image(SAMPLE)
+    data = codec.encode(runtime, original)  # what cae encode and cae decode do, each failure one CaeError naming its file
+    files.write_output(str(cae), data, force=True)
+    files.write_output(str(decoded), image_bytes(codec.decode(runtime, data, str(cae)), "PNG", compress_level=PNG_LEVEL), force=True)
+    restored = read_image(decoded)
     h, w, c = original.shape
     return DemoResult(
         model=model_name or f"demo model in {model_path}", image=SAMPLE, cae=cae, decoded=decoded, width=w, height=h,

@@ -4,11 +4,13 @@ BAD_INPUT = 2
 FAILURE = 1
 
 
-class CaeError(Exception):
+class CaeError(ValueError):
     """A problem the user can act on: shown as one line on stderr, no traceback.
 
     ``exit_code`` is 2 for bad input (a file, a flag, a data set) and 1 for a
-    run that failed on good input (a NaN loss, say).
+    run that failed on good input (a NaN loss, say).  A ``ValueError``, so
+    that Python callers of ``compress``/``decompress`` catch bad values the
+    usual way.
     """
 
     def __init__(self, message: str, exit_code: int = BAD_INPUT):

@@ -39,6 +39,7 @@ say) raises ValueError rather than being ignored.
 from __future__ import annotations
 
 import io
+import os
 
 from PIL import Image, ImageFile
 
@@ -116,6 +117,8 @@ def open_image(source) -> Image.Image:
     """``cae_compress.open``: a PIL image of a ``.cae`` file (a path, bytes or a binary file object); pixels decoded on ``load()``."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
+    elif not isinstance(source, (str, os.PathLike)) and not hasattr(source, "read"):
+        raise TypeError(f"source must be .cae bytes, a path or a binary file object, not {type(source).__name__}")
     return Image.open(source, formats=[FORMAT])
 
 

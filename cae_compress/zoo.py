@@ -147,9 +147,16 @@ def model_file(model: str | None = None, model_path: str | Path | None = None) -
             have = f"shipped: {', '.join(shipped)}; pass --model" if shipped else "pass --model-path (train one with 'cae train')"
             raise CaeError(f"no default model in this install ({have})")
     if model not in shipped:
-        have = ", ".join(shipped) or "none"
-        raise CaeError(f"unknown model '{model}' (shipped: {have}); pass --model-path for a trained one")
+        raise UnknownModel(model, list(shipped))
     return shipped[model], model
+
+
+class UnknownModel(CaeError):
+    """A model name that is not shipped; ``model`` and ``shipped`` let the Python API say it in its own terms."""
+
+    def __init__(self, model: str, shipped: list[str]):
+        super().__init__(f"unknown model '{model}' (shipped: {', '.join(shipped) or 'none'}); pass --model-path for a trained one")
+        self.model, self.shipped = model, shipped
 
 
 def load(model: str | None = None, model_path: str | Path | None = None, backend: str = "auto"):

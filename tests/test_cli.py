@@ -120,13 +120,13 @@ def _photo_folder(folder: Path) -> dict[str, tuple]:
 def test_folder_of_mixed_photos(rgb_model_path, tmp_path):
     expected = _photo_folder(tmp_path / "photos")
     inputs = sorted((tmp_path / "photos").iterdir())
-    r = cae("encode", *inputs, "-o", tmp_path / "codes", "--model-path", rgb_model_path)
+    r = cae("encode", *inputs, "-o", f"{tmp_path / 'codes'}/", "--model-path", rgb_model_path)
     assert r.exit_code == 0, r.stderr
     assert r.stdout == ""
     assert "g.png: 16-bit samples reduced to 8 bits" in r.stderr  # and the RGBA tiff keeps its alpha
     codes = sorted((tmp_path / "codes").glob("*.cae"))
     assert [c.stem for c in codes] == sorted(expected)
-    r = cae("decode", *codes, "-o", tmp_path / "out", "--model-path", rgb_model_path)
+    r = cae("decode", *codes, "-o", f"{tmp_path / 'out'}/", "--model-path", rgb_model_path)
     assert r.exit_code == 0, r.stderr
     for name, shape in expected.items():
         assert read_image(tmp_path / "out" / f"{name}.png").shape == shape, name
@@ -141,7 +141,10 @@ def test_default_names_and_force(rgb_model_path, tmp_path):
     r = cae("encode", img, "--model-path", rgb_model_path)
     assert_clean_error(r, "x.cae", "already exists", "--force")
     before = (tmp_path / "x.cae").read_bytes()
-    assert cae("encode", img, "--model-path", rgb_model_path, "--force", "--dtype", "float16").exit_code == 0
+    r = cae("encode", img, "--model-path", rgb_model_path, "--force", "--dtype", "float16")  # a default name never replaces a file
+    assert_clean_error(r, "x.cae: already exists", "-o")
+    assert (tmp_path / "x.cae").read_bytes() == before
+    assert cae("encode", img, "-o", tmp_path / "x.cae", "--model-path", rgb_model_path, "--force", "--dtype", "float16").exit_code == 0
     assert (tmp_path / "x.cae").read_bytes() != before
     img.unlink()
     assert cae("decode", tmp_path / "x.cae", "--model-path", rgb_model_path).exit_code == 0
@@ -194,7 +197,7 @@ def test_encode_bad_inputs(rgb_model_path, tmp_path):
 def test_one_bad_input_among_good_ones(rgb_model_path, tmp_path):
     Image.fromarray(smooth_images(1, 20)[0]).save(tmp_path / "good.png")
     (tmp_path / "bad.png").write_text("nope")
-    r = cae("encode", tmp_path / "bad.png", tmp_path / "good.png", "-o", tmp_path / "out", "--model-path", rgb_model_path)
+    r = cae("encode", tmp_path / "bad.png", tmp_path / "good.png", "-o", f"{tmp_path / 'out'}/", "--model-path", rgb_model_path)
     assert r.exit_code == 2 and "bad.png" in r.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.cae"]
 
@@ -277,9 +280,8 @@ def test_two_writers_of_one_output_cannot_both_succeed(tmp_path, monkeypatch):
 
     target = str(tmp_path / "out.cae")
     files.write_output(target, b"first")
-    real_exists = Path.exists
     # the second writer passed its early check before the first one finished
-    monkeypatch.setattr(Path, "exists", lambda self: False if str(self) == target else real_exists(self))
+    monkeypatch.setattr(files, "check_replaceable", lambda *a, **k: None)
     with pytest.raises(CaeError, match="already exists"):
         files.write_output(target, b"second")
     monkeypatch.undo()

@@ -92,3 +92,41 @@ def _best_match(screen: np.ndarray, template: np.ndarray) -> tuple[int, int, flo
     energy = sums[th:, tw:] - sums[:-th, tw:] - sums[th:, :-tw] + sums[:-th, :-tw]
     top, left = np.unravel_index(np.argmin(energy - 2 * corr), energy.shape)
     return int(top), int(left), float(np.abs(screen[top : top + th, left : left + tw] - template).mean())
+
+
+def test_a_tiny_image_and_a_target_not_met_are_said_on_the_page(tmp_path, monkeypatch):
+    """A 7x5 image: no quality fits 0.3 bpp (the header alone is 17 bpp); JPEG cannot go down to cae's bytes; a codec whose encoder refuses the image is skipped."""
+    from cae_compress.evaluation import baselines
+
+    real = baselines.classic_encode
+
+    def avif_refuses(pixels, codec, quality):  # as JPEG XL's encoder refuses a few pixels at quality 100 (RuntimeError from its plugin)
+        if codec == "avif":
+            raise RuntimeError("The encoder API is used in an incorrect way")
+        return real(pixels, codec, quality)
+
+    monkeypatch.setattr(baselines, "classic_encode", avif_refuses)
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (5, 7, 3), dtype=np.uint8)).save(tmp_path / "tiny.png")
+    r = CliRunner().invoke(app, ["compare", str(tmp_path / "tiny.png"), "-o", str(tmp_path / "out"), "--bpp", "0.3", "--codecs", "avif,jxl,jpeg"])
+    assert r.exit_code == 0 and "Traceback" not in r.stderr, r.stderr
+    cae_bytes = int(re.search(r"cae: compare: cae \S+ \(bpp 0\.3 not met: quality 0\): (\d+) bytes", r.stderr).group(1))
+    cae_bpp = 8 * cae_bytes / 35
+    over = f"{cae_bpp:.3f} bpp, {100 * (cae_bpp / 0.3 - 1):.0f} % over the 0.3 bpp asked"
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("cae: warning: ")]
+    assert len(warnings) == 3 and over in warnings[0] and "the target could not be met" in warnings[0]
+    assert "JPEG q1: cannot go down to cae's" in warnings[1]
+    assert warnings[2] == "cae: warning: AVIF (speed 6): skipped, it cannot encode this 7x5 image (The encoder API is used in an incorrect way)"
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert page.count("<strong>Note:</strong>") == 3 and over in page
+    assert f"0.3 bpp asked, {cae_bpp:.3f} bpp written (the target could not be met)" in page
+    assert page.count('type="range"') == 3  # cae, JPEG XL and JPEG: AVIF skipped
+
+
+def test_a_quality_an_encoder_refuses_counts_as_too_large():
+    """JPEG XL's encoder refuses quality 100 (lossless) on a few pixels: the search settles below it instead of failing."""
+    from cae_compress.evaluation.baselines import classic_at_bytes, classic_decode
+
+    pixels = np.random.default_rng(1).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    data, q = classic_at_bytes(pixels, "jxl", 10**6)
+    assert q == 99 and classic_decode(data, 3).shape == (5, 7, 3)

@@ -221,11 +221,11 @@ def _check_decoded(folder: Path, out: Path, planes: dict) -> None:
 
 def test_cli_round_trip_keeps_icc_exif_xmp_and_alpha(tmp_path):
     planes = _inputs(tmp_path / "in")
-    r = cae("encode", *sorted((tmp_path / "in").iterdir()), "-o", tmp_path / "codes", "--model", MODEL)
+    r = cae("encode", *sorted((tmp_path / "in").iterdir()), "-o", f"{tmp_path / 'codes'}/", "--model", MODEL)
     assert r.exit_code == 0 and r.stderr == "" and r.stdout == "", r.stderr
     r = cae("info", tmp_path / "codes" / "exif.cae", tmp_path / "codes" / "rgba.cae")
     assert "chunks:    image (layout 1), exif (" in r.stdout and "xmp (" in r.stdout and "alpha (" in r.stdout, r.stdout
-    r = cae("decode", *sorted((tmp_path / "codes").iterdir()), "-o", tmp_path / "out")
+    r = cae("decode", *sorted((tmp_path / "codes").iterdir()), "-o", f"{tmp_path / 'out'}/")
     assert r.exit_code == 0 and r.stderr == "", r.stderr
     _check_decoded(tmp_path / "in", tmp_path / "out", planes)
     # other formats hold what they can; what they cannot is said, one line each
@@ -240,7 +240,7 @@ def test_cli_round_trip_keeps_icc_exif_xmp_and_alpha(tmp_path):
     r = cae("decode", tmp_path / "codes" / "exif.cae", "-o", tmp_path / "exif.bmp")
     assert r.exit_code == 0 and r.stderr == f"cae: warning: {tmp_path / 'exif.bmp'}: EXIF, XMP not written (BMP holds none of them here)\n"
     # --strip drops the metadata on purpose, not the alpha
-    r = cae("encode", tmp_path / "in" / "exif.jpg", tmp_path / "in" / "rgba.png", "-o", tmp_path / "stripped", "--model", MODEL, "--strip")
+    r = cae("encode", tmp_path / "in" / "exif.jpg", tmp_path / "in" / "rgba.png", "-o", f"{tmp_path / 'stripped'}/", "--model", MODEL, "--strip")
     assert r.exit_code == 0, r.stderr
     assert (tmp_path / "stripped" / "exif.cae").read_bytes()[4] == 1  # a plain file
     assert fmt.unpack_all((tmp_path / "stripped" / "rgba.cae").read_bytes())[3].alpha is not None
@@ -340,7 +340,7 @@ def _reductions(folder: Path) -> dict:
 
 def test_every_reduction_is_one_warning_line_in_the_cli_and_a_python_warning(tmp_path):
     said = _reductions(tmp_path / "in")
-    r = cae("encode", *sorted((tmp_path / "in").iterdir()), "-o", tmp_path / "codes", "--model", MODEL)
+    r = cae("encode", *sorted((tmp_path / "in").iterdir()), "-o", f"{tmp_path / 'codes'}/", "--model", MODEL)
     assert r.exit_code == 0 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert sorted(lines) == sorted(f"cae: warning: {tmp_path / 'in' / name[: name.index(':')]}{name[name.index(':'):]}" for name in said.values()), lines

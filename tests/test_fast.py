@@ -121,7 +121,7 @@ def test_a_model_without_a_fast_synthesis_decodes_in_full_with_a_warning(tmp_pat
     assert np.array_equal(fast, cae_compress.decompress(data))
     (tmp_path / "h.cae").write_bytes(data)
     (tmp_path / "g.cae").write_bytes(data)
-    r = cae("decode", "--fast", "h.cae", "g.cae", "-o", "out", cwd=tmp_path)
+    r = cae("decode", "--fast", "h.cae", "g.cae", "-o", "out/", cwd=tmp_path)
     warnings_seen = [line for line in r.stderr.splitlines() if line]
     assert r.returncode == 0 and warnings_seen == ["cae: warning: model 'hyperprior' has no fast synthesis here; decoded with its full synthesis"]
     with Image.open(tmp_path / "out" / "h.png") as im:

@@ -6,6 +6,7 @@ import concurrent.futures
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -55,20 +56,73 @@ def test_compress_to_a_size():
         cae_compress.compress(img, bpp=0.001)
 
 
-def test_api_errors_are_the_cli_lines():
+def test_api_errors_name_the_python_parameters(tmp_path):
+    """Bad values raise ValueError (CaeError is one), bad types TypeError, each naming the parameter, never a CLI flag."""
     img = _photo(32, 32)
+    compress, decompress = cae_compress.compress, cae_compress.decompress
     cases = [
-        (lambda: cae_compress.compress(img.astype(np.float32)), "uint8 array"),
-        (lambda: cae_compress.compress(img, quality=101), "--quality must be between 0 and 100, got 101"),
-        (lambda: cae_compress.compress(img, quality=5, bpp=1.0), "--quality and --bpp both set the quality: give one"),
-        (lambda: cae_compress.compress(img, model="cifar10-64", quality=20), "needs a model with a continuous quality"),
-        (lambda: cae_compress.compress(img, model="nope"), "unknown model 'nope'"),
-        (lambda: cae_compress.decompress(b"not a cae file"), "not a .cae file"),
-        (lambda: cae_compress.decompress(cae_compress.compress(img)[:-3]), "truncated"),
+        (lambda: compress(img.astype(np.float32)), ValueError, "image: an array must be HxW or HxWxC uint8 (C 1-4), not a float32 array"),
+        (lambda: compress(img, quality=101), ValueError, "quality must be between 0 and 100, got 101"),
+        (lambda: compress(img, quality=200), ValueError, "quality must be between 0 and 100, got 200"),
+        (lambda: compress(img, quality=37.5), ValueError, "quality must be a whole number from 0 to 100 (a file records its quality as an integer"),
+        (lambda: compress(img, quality="high"), TypeError, "quality must be a whole number from 0 to 100, not str"),
+        (lambda: compress(img, quality=5, bpp=1.0), ValueError, "quality and bpp both set the quality: give one"),
+        (lambda: compress(img, bpp=0), ValueError, "bpp must be positive, got 0.0"),
+        (lambda: compress(img, bpp="0.5"), TypeError, "bpp must be a number of bits per pixel, not str"),
+        (lambda: compress(img, effort=12), ValueError, "effort must be between 1 and 9, got 12"),
+        (lambda: compress(img, model="cifar10-64", quality=20), ValueError, "quality needs a model with a continuous quality"),
+        (lambda: compress(img, model="cifar10-64", bpp=0.5), ValueError, "bpp needs a model with a continuous quality"),
+        (lambda: compress(img, model="cifar10-64", effort=3), ValueError, "effort above 1 refines the codes"),
+        (lambda: compress(img, model="nope"), ValueError, "unknown model 'nope'"),
+        (lambda: compress(img, model=3), TypeError, "model must be a shipped model's name, a path or a loaded model"),
+        (lambda: compress(42), TypeError, "image must be a path, a binary file object, the bytes of an image file, a PIL image or a uint8 array, not int"),
+        (lambda: compress(io.StringIO("text")), TypeError, "image: a file object must be opened in binary mode ('rb')"),
+        (lambda: compress(b"not an image"), ValueError, "<bytes>: not an image Pillow can read"),
+        (lambda: compress(str(tmp_path / "missing.png")), FileNotFoundError, "missing.png"),
+        (lambda: decompress(b"not a cae file"), ValueError, "not a .cae file"),
+        (lambda: decompress(cae_compress.compress(img)[:-3]), ValueError, "truncated"),
+        (lambda: decompress(3.5), TypeError, "data must be .cae bytes, a path or a binary file object, not float"),
+        (lambda: decompress(tmp_path / "missing.cae"), FileNotFoundError, "missing.cae"),
+        (lambda: decompress(b"", max_pixels="many"), TypeError, "max_pixels must be an integer, not str"),
+        (lambda: cae_compress.open(7), TypeError, "source must be .cae bytes, a path or a binary file object, not int"),
     ]
-    for call, message in cases:
-        with pytest.raises(CaeError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+    for call, kind, message in cases:
+        with pytest.raises(kind, match=re.escape(message)) as info:
             call()
+        assert "--" not in str(info.value), str(info.value)  # the Python parameter, not the CLI flag
+    assert issubclass(CaeError, ValueError)
+
+
+def test_whole_qualities_of_any_number_type_encode_as_that_integer(tmp_path):
+    """A fractional quality is refused (the file records an integer); 40.0 and numpy's 40 are quality 40, and the file says 40."""
+    from cae_compress.api import file_info
+
+    img = _photo(32, 48)
+    data = cae_compress.compress(img, quality=40)
+    assert cae_compress.compress(img, quality=40.0) == data == cae_compress.compress(img, quality=np.int64(40))
+    assert data != cae_compress.compress(img, quality=41)
+    (tmp_path / "q.cae").write_bytes(data)
+    assert file_info(str(tmp_path / "q.cae"))["quality"] == 40
+
+
+def test_compress_and_decompress_take_paths_file_objects_and_bytes(tmp_path):
+    img = _photo(40, 56, seed=5)
+    Image.fromarray(img).save(tmp_path / "x.png")
+    data = cae_compress.compress(img, quality=40)
+    assert cae_compress.compress(str(tmp_path / "x.png"), quality=40) == data
+    assert cae_compress.compress(tmp_path / "x.png", quality=40) == data
+    assert cae_compress.compress((tmp_path / "x.png").read_bytes(), quality=40) == data
+    with open(tmp_path / "x.png", "rb") as f:
+        assert cae_compress.compress(f, quality=40) == data
+    (tmp_path / "x.cae").write_bytes(data)
+    expected = cae_compress.decompress(data)
+    assert expected.shape == img.shape and psnr(expected, img) > 28
+    with open(tmp_path / "x.cae", "rb") as f:
+        sources = [str(tmp_path / "x.cae"), tmp_path / "x.cae", f, bytearray(data), memoryview(data)]
+        for source in sources:
+            np.testing.assert_array_equal(cae_compress.decompress(source), expected)
+    for source in (str(tmp_path / "x.cae"), tmp_path / "x.cae", data):
+        np.testing.assert_array_equal(np.asarray(cae_compress.open(source)), expected)
 
 
 def test_threads_share_the_cached_models_and_get_the_files_one_thread_gets():

@@ -78,6 +78,10 @@ class Codec:
     def decompress(self, streams: list[bytes], record, height: int, width: int, label: str = "<input>", progress=None) -> np.ndarray:
         raise NotImplementedError
 
+    def progress_steps(self, height: int, width: int) -> int | None:
+        """How many times ``compress`` and ``decompress`` call ``progress(1)`` on an image of this size (a bar's total); None if unknown."""
+        return None
+
     @classmethod
     def describe_record(cls, record) -> dict:
         """What a file's record says, for ``cae info`` (no model needed)."""
@@ -92,6 +96,9 @@ class LayoutCodec(Codec):
     """A codec whose two networks a layout drives (``cae_compress.codecs.layouts``): tiles or windows of pixels to codes and back."""
 
     layout = None  # set by each subclass: layouts.TILES or layouts.WINDOWS
+
+    def progress_steps(self, height: int, width: int) -> int:
+        return self.layout.steps(self, height, width)
 
     def encode_tiles(self, tiles: np.ndarray) -> np.ndarray:
         """Float32 codes, one row per tile (or per window), of uint8 tiles."""

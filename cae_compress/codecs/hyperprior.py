@@ -170,6 +170,12 @@ class HyperpriorCodec(Codec):
         k, f = quality_position(quality, len(self.gain))
         return _mix(self.gain, k, f), _mix(self.inverse_gain, k, f)
 
+    def progress_steps(self, height: int, width: int) -> int:
+        """The windows of the analysis (encoding) and of the synthesis (decoding): one ``progress(1)`` each."""
+        ph, pw = padded_shape(height, width)
+        row_spans, col_spans = _windows(ph // STRIDE, pw // STRIDE)
+        return len(row_spans) * len(col_spans)
+
     def _analysis(self, x: np.ndarray, progress=None) -> np.ndarray:
         """Codes of the padded uint8 image ``x``, window by window (each window made float 0-1 only when it runs)."""
         rows, cols = x.shape[0] // STRIDE, x.shape[1] // STRIDE

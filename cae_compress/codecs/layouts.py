@@ -84,6 +84,11 @@ class Tiles:
 
     name = "tiles"
 
+    def steps(self, model, height: int, width: int) -> int:
+        """What ``progress`` is told in all while an image of this size is coded: its tiles."""
+        th, tw, _ = model.tile_shape
+        return (-(-height // th)) * (-(-width // tw))
+
     def encode(self, model, x: np.ndarray, progress=None) -> np.ndarray:
         """Float32 codes (n_tiles, code_length) of an (H, W, C) image already in the model's channels."""
         th, tw, _ = model.tile_shape
@@ -176,6 +181,11 @@ class Windows:
     """One grid of code vectors over the whole image, computed window by window with context: the rate models."""
 
     name = "windows"
+
+    def steps(self, model, height: int, width: int) -> int:
+        """What ``progress`` is told in all while an image of this size is coded: its windows."""
+        s = model.tile_shape[0]
+        return len(_windows(-(-height // s))) * len(_windows(-(-width // s)))
 
     def encode(self, model, x: np.ndarray, progress=None) -> np.ndarray:
         """Float32 codes (rows * cols, channels), one vector per block, in raster order."""

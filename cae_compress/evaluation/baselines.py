@@ -50,13 +50,23 @@ def classic_decode(data: bytes, channels: int) -> np.ndarray:
 
 
 def classic_at_bytes(pixels: np.ndarray, codec: str, budget: int) -> tuple[bytes, int]:
-    """The largest-quality encoding with at most ``budget`` bytes (quality 1 if none fits), and its quality."""
+    """The largest-quality encoding with at most ``budget`` bytes (quality 1 if none fits), and its quality.
+
+    A quality the codec's encoder refuses for this image (JPEG XL's lossless
+    quality 100 on an image of a few pixels) counts as one that does not
+    fit; if quality 1 is refused too, its error is raised.
+    """
     lo, hi = 1, 100
     best = (classic_encode(pixels, codec, 1), 1)
     while lo <= hi:
         q = (lo + hi) // 2
-        data = classic_encode(pixels, codec, q)
-        if len(data) <= budget:
+        try:
+            data = classic_encode(pixels, codec, q)
+        except CaeError:
+            raise
+        except Exception:  # the plugin refuses this quality for this image (RuntimeError, OSError, ValueError ...)
+            data = None
+        if data is not None and len(data) <= budget:
             best, lo = (data, q), q + 1
         else:
             hi = q - 1

@@ -25,7 +25,7 @@ from cae_compress import codec
 from cae_compress.errors import CaeError
 from cae_compress.evaluation.baselines import CLASSIC, classic_at_bytes, classic_decode
 from cae_compress.evaluation.metrics import ms_ssim, per_image_mse, psnr_from_mse
-from cae_compress.io.files import atomic_write
+from cae_compress.io.files import atomic_write, make_folder
 from cae_compress.io.images import image_bytes, to_channels
 
 CODECS = ("webp", "avif", "jxl", "jpeg")
@@ -44,6 +44,7 @@ class Entry:
     bpp: float
     psnr: float
     ms_ssim: float
+    note: str = ""  # what the file missed: the --bpp target, or cae's bytes (a codec that cannot go that small)
 
     def caption_lines(self) -> list[str]:
         return [self.label, f"{len(self.data)} bytes, {self.bpp:.3f} bpp", f"PSNR {self.psnr:.2f} dB, MS-SSIM {self.ms_ssim:.4f}"]
@@ -59,19 +60,52 @@ def _entry(codec: str, label: str, data: bytes, original: np.ndarray, decoded: n
     return Entry(codec, label, data, decoded, 8 * len(data) / (h * w), psnr, ms_ssim(original, decoded))
 
 
-def compare(pixels: np.ndarray, model, quality: int | None = None, bpp: float | None = None, codecs=CODECS) -> tuple[np.ndarray, list[Entry]]:
-    """The image (RGB) and its files: cae's (``model``, a loaded codec) first, then each classic codec at no more bytes than cae's."""
+def _over(actual: float, target: float, unit: str) -> str:
+    return f"{actual:.3f} {unit}, {100 * (actual / target - 1):.0f} % over the {target:g} {unit} asked"
+
+
+def _cae_entry(original: np.ndarray, model, quality, bpp) -> Entry:
+    """cae's file of the image: at ``quality``, or the highest quality that fits ``bpp`` (noted, with its overshoot, when none does)."""
+    data, fits = codec.encode_fitting(model, original, quality, bpp)
+    default = getattr(model, "default_quality", None)
+    setting = f"bpp {bpp:g}" if bpp is not None else f"quality {quality}" if quality is not None else f"quality {default}" if default is not None else "its one rate"
+    if not fits:
+        setting = f"bpp {bpp:g} not met: quality 0"
+    entry = _entry("cae", f"cae {model.name} ({setting})", data, original, to_channels(codec.decode(model, data), 3))
+    if not fits:
+        entry.note = f"the target could not be met: quality 0, the lowest, gives {_over(entry.bpp, bpp, 'bpp')}"
+    return entry
+
+
+def _classic_entry(original: np.ndarray, name: str, budget: int) -> Entry:
+    """A classic codec's file at the highest quality of no more than ``budget`` bytes (noted when even its lowest is larger)."""
+    classic, q = classic_at_bytes(original, name, budget)
+    entry = _entry(name, f"{NAMES[name]} q{q}", classic, original, classic_decode(classic, 3))
+    if len(classic) > budget:
+        entry.note = f"cannot go down to cae's {budget} bytes: its lowest quality gives {len(classic)} bytes, {100 * (len(classic) / budget - 1):.0f} % more"
+    return entry
+
+
+def compare(pixels: np.ndarray, model, quality: int | None = None, bpp: float | None = None, codecs=CODECS) -> tuple[np.ndarray, list[Entry], list[str]]:
+    """The image (RGB), its files and what was skipped: cae's (``model``, a loaded codec) first, then each classic codec at no more bytes than cae's.
+
+    A codec that cannot encode the image at all (JPEG XL's encoder refuses
+    images of a few pixels) is skipped, and the third list says why.
+    """
     unknown = [c for c in codecs if c not in CLASSIC]
     if unknown:
         raise CaeError(f"unknown codec '{unknown[0]}' (choose from: {', '.join(CODECS)})")
     original = to_channels(pixels if pixels.ndim == 3 else pixels[..., None], 3)
-    data, _ = codec.encode_fitting(model, original, quality, bpp)
-    setting = f"bpp {bpp:g}" if bpp is not None else f"quality {50 if quality is None else quality}"
-    entries = [_entry("cae", f"cae {model.name} ({setting})", data, original, to_channels(codec.decode(model, data), 3))]
+    entries, skipped = [_cae_entry(original, model, quality, bpp)], []
     for name in codecs:
-        classic, q = classic_at_bytes(original, name, len(data))
-        entries.append(_entry(name, f"{NAMES[name]} q{q}", classic, original, classic_decode(classic, 3)))
-    return original, entries
+        try:
+            entries.append(_classic_entry(original, name, len(entries[0].data)))
+        except CaeError:
+            raise
+        except Exception as exc:  # the codec's plugin refuses this image (RuntimeError, OSError, ValueError ...)
+            h, w = original.shape[:2]
+            skipped.append(f"{NAMES[name]}: skipped, it cannot encode this {w}x{h} image ({str(exc) or type(exc).__name__})")
+    return original, entries, skipped
 
 
 def worst_region(original: np.ndarray, decoded: np.ndarray, size: int = CROP) -> tuple[int, int, int, int]:
@@ -129,6 +163,7 @@ figure {{ margin: 0; }} figcaption {{ font-size: 12px; max-width: 300px; }}
 <h1>{title}</h1>
 <p>{width}x{height} pixels. cae at {setting}; every other codec at the highest quality whose file is no larger than cae's.
 Left of each slider the codec, right the original.</p>
+{notes}
 <table><tr><th>codec</th><th>bytes</th><th>bpp</th><th>PSNR (dB)</th><th>MS-SSIM</th></tr>
 {rows}
 </table>
@@ -154,9 +189,16 @@ window.addEventListener("load", function () {{
 """
 
 
-def page(original: np.ndarray, entries: list[Entry], region: tuple[int, int, int, int], title: str, setting: str) -> str:
-    """The self-contained HTML page: summary table, a slider per codec, the labelled 1:1 crops."""
+def notes(entries: list[Entry], skipped: list[str]) -> list[str]:
+    """What the page and stderr say of targets not met and codecs skipped."""
+    return [f"{e.label}: {e.note}" for e in entries if e.note] + list(skipped)
+
+
+def page(original: np.ndarray, entries: list[Entry], region: tuple[int, int, int, int], title: str, setting: str, skipped=()) -> str:
+    """The self-contained HTML page: what was not met or skipped, summary table, a slider per codec, the labelled 1:1 crops."""
     esc = html.escape
+    said = notes(entries, list(skipped))
+    warning = '<ul class="notes">\n' + "\n".join(f"<li><strong>Note:</strong> {esc(n)}</li>" for n in said) + "\n</ul>" if said else ""
     top, left, ch, cw = region
     original_uri = _data_uri(original)
     rows = "\n".join(
@@ -175,21 +217,23 @@ def page(original: np.ndarray, entries: list[Entry], region: tuple[int, int, int
     )
     h, w = original.shape[:2]
     return PAGE.format(
-        title=esc(title), n_images=2 * len(entries) + len(crops), width=w, height=h, setting=esc(setting), rows=rows, sliders=sliders,
+        title=esc(title), n_images=2 * len(entries) + len(crops), width=w, height=h, setting=esc(setting), notes=warning, rows=rows, sliders=sliders,
         top=top, bottom=top + ch - 1, left=left, right=left + cw - 1, crops=figures,
     )
 
 
 def write(pixels: np.ndarray, out_dir: str | Path, title: str, model, quality: int | None = None, bpp: float | None = None,
-          codecs=CODECS, crop: int = CROP) -> tuple[Path, Path, list[Entry]]:
-    """Compare and write ``out_dir/index.html`` and ``out_dir/crops.png``; returns their paths and the entries."""
+          codecs=CODECS, crop: int = CROP) -> tuple[Path, Path, list[Entry], list[str]]:
+    """Compare and write ``out_dir/index.html`` and ``out_dir/crops.png``; returns their paths, the entries and the notes (targets missed, codecs skipped)."""
     if crop < 16:
         raise CaeError(f"--crop must be at least 16 pixels, got {crop}")
-    original, entries = compare(pixels, model, quality, bpp, codecs)
+    original, entries, skipped = compare(pixels, model, quality, bpp, codecs)
     region = worst_region(original, entries[0].pixels, crop)
-    setting = f"{bpp:g} bpp" if bpp is not None else f"quality {50 if quality is None else quality}"
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    html_path = atomic_write(out / "index.html", page(original, entries, region, title, setting).encode("utf-8"))
+    cae = entries[0]
+    setting = cae.label.split(" (", 1)[1].rstrip(")")
+    if bpp is not None:
+        setting = f"{bpp:g} bpp asked, {cae.bpp:.3f} bpp written" + (" (the target could not be met)" if cae.note else "")
+    out = make_folder(out_dir)
+    html_path = atomic_write(out / "index.html", page(original, entries, region, title, setting, skipped).encode("utf-8"))
     png_path = atomic_write(out / "crops.png", crops_png(original, entries, region))
-    return html_path, png_path, entries
+    return html_path, png_path, entries, notes(entries, skipped)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cae_compress.errors import CaeError
-from cae_compress.io.files import atomic_write
+from cae_compress.io.files import atomic_write, make_folder
 
 REQUIRED = ("bpp", "psnr-rgb")
 
@@ -49,8 +49,7 @@ def result_file(name: str, description: str, bpp, psnr, ms_ssim, encoding_time, 
 
 def write_dir(files: list[dict], folder: str | Path) -> list[Path]:
     """Write each result file as ``<folder>/<name>.json`` (the name made safe for a file name), atomically."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder)
     paths = []
     for data in files:
         path = folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", data["name"]) + ".json")

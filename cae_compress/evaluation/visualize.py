@@ -21,7 +21,7 @@ from cae_compress import codec
 from cae_compress.codec import prepare
 from cae_compress.errors import CaeError
 from cae_compress.io.pixels import to_model_range
-from cae_compress.io.files import atomic_write
+from cae_compress.io.files import atomic_write, make_folder
 
 GAP = 2
 BACKGROUND = (255, 255, 255)
@@ -171,7 +171,7 @@ def inspect_model(runtime, images: list[np.ndarray], out_dir: str | Path) -> lis
     if not images:
         raise CaeError("no images to inspect: give image files or --dataset")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     written = []
 
     def save(name: str, array: np.ndarray) -> None:

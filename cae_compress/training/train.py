@@ -36,7 +36,7 @@ from cae_compress import __version__, registry
 from cae_compress._quiet import quiet_stderr
 from cae_compress.errors import FAILURE, CaeError
 from cae_compress.evaluation.metrics import reconstruction_metrics
-from cae_compress.io.files import atomic_write
+from cae_compress.io.files import atomic_write, make_folder
 from cae_compress.io.pixels import from_model_range, to_model_range
 from cae_compress.training.data import eval_pipeline, load_dataset, train_pipeline
 from cae_compress.training.distribute import STRATEGIES, is_chief, make_strategy
@@ -334,11 +334,13 @@ def train(
 
             try:
                 model.set_weights(load_model(config.init_from).get_weights())
+            except CaeError:  # a ValueError too: a missing or unreadable file says so itself
+                raise
             except ValueError as exc:
                 raise CaeError(f"--init-from {config.init_from}: not the same architecture ({exc})") from None
 
     created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(run_dir)
     work_dir = placement.work_dir(run_dir)  # the run folder itself, except for non-chief workers
     work_dir.mkdir(parents=True, exist_ok=True)
     placement.prepare_backup(run_dir)
