@@ -90,3 +90,27 @@ def test_a_toy_architecture_trains_exports_and_round_trips_through_litert(tmp_pa
     assert out.shape == img.shape and lite.latent.bands == 1
     other = codec.decode(keras_model, file)  # the same symbols (the record's CRC-32 checks them), the Keras synthesis
     assert np.abs(out.astype(int) - other).max() <= 2
+
+
+def test_every_network_of_the_hyperprior_family_fits_inside_the_codec_margins(monkeypatch):
+    """The codec's window and band margins are constants of the decoder: each registered architecture's receptive fields,
+    measured on its Keras model, must fit inside them (a new architecture with a wider synthesis fails here, not in a seam)."""
+    from cae_compress.codecs.hyperprior import HYPER_MARGIN, MARGIN
+    from cae_compress.models import build_model
+    from cae_compress.models.receptive import margins_needed, reach
+
+    import keras
+
+    monkeypatch.setitem(registry.ARCHITECTURES, "toy-scale", TOY)
+    seen = {}
+    for name, arch in registry.ARCHITECTURES.items():
+        if arch.codec_class().version != 3:
+            continue
+        needed = margins_needed(build_model(name, (64, 64, 3), 12, 8))
+        seen[name] = needed
+        assert max(needed[n] for n in needed if not n.startswith("hyper_")) <= MARGIN, (name, needed)
+        assert max(needed["hyper_mean"], needed["hyper_scale"]) <= HYPER_MARGIN, (name, needed)
+    assert seen["hyperprior"]["decoder"] == 2 and seen["shallow"]["decoder"] == 1  # the reaches the codec's comments state
+    wide = keras.Sequential([keras.Input((None, None, 2)), keras.layers.Conv2D(2, 7, padding="same")])
+    strided = keras.Sequential([keras.Input((None, None, 2)), keras.layers.Conv2D(2, 7, strides=4, padding="same")])
+    assert reach(wide, 2) == 3 and reach(strided, 2, down=4) == 1  # a 7x7 kernel: 3 positions either side; at stride 4: one block

@@ -60,7 +60,7 @@ from cae_compress.latent.mean_scale import MeanScale
 STRIDE = 16  # pixels per code position along each side
 PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
 WINDOW_AREA = 600  # code positions per window with its context at most (a 12 MP photo: windows of 23x25)
-MARGIN = 2  # code positions of context around each window (32 pixels: the synthesis reaches 1.9 positions, the analysis 1.9)
+MARGIN = 2  # code positions of context around each window (32 pixels: the synthesis reaches 1.9 positions, the analysis 1.9; models.receptive measures them, tests check every architecture)
 HYPER_STRIDE = PAD // STRIDE  # code positions per hyper-code position along each side
 BAND = 12  # hyper-code rows per band of the code stream (48 code rows), written by the encoder into the record
 HYPER_MARGIN = 3  # hyper-code rows of context for a band's means and scales (the hyper-synthesis sees < 3 rows either side)
