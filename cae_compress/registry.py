@@ -27,7 +27,7 @@ An entry names, each as ``"module:attr"`` (imported when first used) or the obje
 
 ``entropy_coded`` says whether the architecture is trained on rate and
 distortion together.  What a model does at export and evaluation is its
-Keras class's (``describe_entropy``/``entropy_file``, ``evaluate_tiles``
+Keras class's (``entropy_file``, ``entropy_params``, ``evaluate_tiles``
 in ``cae_compress.models``), never a type check elsewhere.
 """
 
