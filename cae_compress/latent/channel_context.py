@@ -96,12 +96,12 @@ class ChannelContext(LatentPart):
     @classmethod
     def likelihood(cls, cae, y, z_hat, rounding, noise=None, training=False):
         """Slice after slice: means and scales from the hyper-codes and the slices before (the model's
-        ``mean_contexts``, ``scale_contexts`` and the scale branch's features, ``_scale_features``)."""
+        ``mean_contexts``, ``scale_contexts`` and ``scale_features``, the scale branch's features)."""
         from keras import ops  # the training side only
 
         h, w = ops.shape(y)[1], ops.shape(y)[2]
         hyper_mean, hyper_scale = cae.hyper_synthesis(z_hat, h, w, training)
-        features = cae._scale_features(z_hat, training=training)[:, :h, :w]
+        features = cae.scale_features(z_hat, training=training)[:, :h, :w]
         decoded, symbols, nats = [], [], 0.0
         for i, (a, b) in enumerate(slice_bounds(int(y.shape[-1]), cae.slices)):
             mean, scale = hyper_mean[..., a:b], hyper_scale[..., a:b]

@@ -81,6 +81,10 @@ class ChannelContextCAE(HyperpriorCAE):
             setattr(self, f"scale_context_{i}", sc)
         self._scale_features = keras.Model(self.hyper_scale.input, self.hyper_scale.layers[-1].input)
 
+    def scale_features(self, z_hat, training=False):
+        """The scale branch's hidden features (its last layer's input) of the rounded hyper-codes: what the scale contexts read."""
+        return self._scale_features(z_hat, training=training)
+
     # ----------------------------------------------------------------- saving
     def get_config(self):
         ser = keras.saving.serialize_keras_object
