@@ -134,3 +134,24 @@ def test_export_and_training_ask_the_model_never_its_class():
                 names = [n.id if isinstance(n, ast.Name) else getattr(n, "attr", "") for n in ast.walk(node.args[1]) if isinstance(n, (ast.Name, ast.Attribute))]
                 found += [f"{path.name}:{node.lineno} {n}" for n in names if n.endswith("CAE") and n != "CAE"]
     assert not found, found
+
+
+def test_builders_take_their_architecture_options():
+    from cae_compress.models import build_model
+
+    narrow = build_model("hyperprior", (64, 64, 3), 12, 8, options=registry.parse_options("hyperprior", ["synthesis_widths=8,6,4"]))
+    assert [narrow.decoder.get_layer(f"deconv_{i}").filters for i in range(3)] == [8, 6, 4]
+    shallow = build_model("shallow", (64, 64, 3), 12, 8, options=registry.parse_options("shallow", ["hidden=4"]))
+    assert shallow.decoder.get_layer("up").filters == 8  # two branches of `hidden` channels
+    assert build_model("hyperprior", (64, 64, 3), 12, 8).decoder.get_layer("deconv_2").filters == 8  # no options: the defaults
+    with pytest.raises(CaeError, match="takes no architecture options"):
+        build_model("dense", (32, 32, 3), 16, options=registry.parse_options("shallow", []))
+
+
+def test_a_training_run_checks_its_architecture_options_before_anything_runs(tmp_path):
+    from cae_compress.training.train import TrainConfig, train
+
+    with pytest.raises(CaeError, match="key one of: hidden"):
+        train(TrainConfig(model="shallow", dataset=str(tmp_path / "none.npz"), arch_options=("width=3",)), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    TrainConfig(model="shallow", arch_options=["hidden=4"]).validate()  # as read back from run.json: a list
