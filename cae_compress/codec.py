@@ -59,7 +59,7 @@ def check_effort(model, effort: int | None, name: str = "--effort") -> None:
 
 def check_quality(model, flag: str = "--quality") -> None:
     """Refuse ``--quality``/``--bpp`` for a model without a continuous quality."""
-    if not model.qualities:
+    if not model.variable_rate:
         raise CaeError(f"{flag} needs a model with a continuous quality (the default channel-context model, the hyperprior); '{model.name}' has none")
 
 

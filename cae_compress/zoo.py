@@ -37,11 +37,6 @@ def shipped_models() -> dict[str, Path]:
     return {stem: d / f"{stem}.keras" for stem in sorted(stems)}
 
 
-def lite_only(name: str) -> bool:
-    """Whether the shipped model ``name`` ships without its ``.keras`` file (LiteRT only)."""
-    return not shipped_models()[name].is_file()
-
-
 # The default for `encode` when shipped: the best trade-off measured (see the README).
 PREFERRED_DEFAULTS = ("channel-context", "hyperprior", "rate-q4", "rate-q3", "rate-q5", "rate-q2", "rate-q1", "cifar10-128", "cifar10-64", "cifar10-256", "cifar10-32")
 RATE_PREFIX = "rate-q"  # shipped rate models are rate-q1 (smallest files) .. rate-qN (best quality)
@@ -112,9 +107,9 @@ def _load_path(path: Path, name: str, backend: str):
         if not files.has_lite():
             raise CaeError(f"{path}: no LiteRT files beside it; run 'cae export --model-path {path}' or use --backend tensorflow")
         meta = files.meta()
-        codec = registry.get(meta.get("arch", "")).codec_class()
-        names = codec.networks + tuple(n for n in codec.optional_networks if files.tflite(n).is_file())
-        return codec(litert.networks(files, names), meta, files.entropy(), backend="litert", **identity)
+        arch = registry.get(meta.get("arch", ""))
+        names = arch.networks(lambda n: files.tflite(n).is_file())
+        return arch.codec_class()(litert.networks(files, names), meta, files.entropy(), backend="litert", **arch.codec_options(), **identity)
     if not path.is_file():
         raise CaeError(f"{name}: shipped with its LiteRT files only (no {path.name}); --backend tensorflow, export and inspect are not available for it")
     require_tensorflow("--backend tensorflow" if backend == "tensorflow" else f"{path}: a model without LiteRT files")
@@ -123,10 +118,10 @@ def _load_path(path: Path, name: str, backend: str):
     from cae_compress.runtime import keras_nets
 
     cae = load_model(path)
-    codec = registry.get(cae.arch).codec_class()
+    arch = registry.get(cae.arch)
     meta, entropy = describe(cae, files)
-    names = codec.networks + tuple(n for n in codec.optional_networks if getattr(cae, n, None) is not None)
-    model = codec(keras_nets.networks(cae, names), meta, entropy, backend="tensorflow", **identity)
+    names = arch.networks(lambda n: getattr(cae, n, None) is not None)
+    model = arch.codec_class()(keras_nets.networks(cae, names), meta, entropy, backend="tensorflow", **arch.codec_options(), **identity)
     model.cae = cae  # the Keras model itself, for export, inspection and --effort
     return model
 

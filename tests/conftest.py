@@ -16,6 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def lite_only(name: str) -> bool:
+    """Whether the shipped model ``name`` ships without its ``.keras`` file (LiteRT only)."""
+    from cae_compress import zoo
+
+    return not zoo.shipped_models()[name].is_file()
+
+
 def smooth_images(n: int, size: int = 16, channels: int = 3, seed: int = 0) -> np.ndarray:
     """Images an autoencoder can learn quickly: random colour gradients plus a little noise."""
     rng = np.random.default_rng(seed)

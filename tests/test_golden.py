@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from cae_compress import codec, zoo
+from conftest import lite_only
 
 GOLDEN = Path(__file__).parent / "golden"
 INDEX = json.loads((GOLDEN / "golden.json").read_text())
@@ -70,7 +71,7 @@ def test_golden_file_decodes_to_the_same_pixels(name):
     if "fast_decoded_sha256" in entry:  # the same symbols through the model's fast synthesis
         fast = codec.decode(lite, data, name, fast=True)
         assert hashlib.sha256(np.ascontiguousarray(fast).tobytes()).hexdigest() == entry["fast_decoded_sha256"]
-    if entry["model_path"] or not zoo.lite_only(entry["model"]):  # models shipped with their .keras file: TensorFlow too
+    if entry["model_path"] or not lite_only(entry["model"]):  # models shipped with their .keras file: TensorFlow too
         tf_pixels = codec.decode(_model(entry, "tensorflow"), data, name)
         assert np.abs(tf_pixels.astype(int) - pixels.astype(int)).max() <= 1
 

@@ -15,6 +15,8 @@ from cae_compress.entropy_models import gaussian
 from cae_compress.io import format as fmt
 from cae_compress.errors import CaeError
 from cae_compress.codecs.layouts import window_grid
+from conftest import lite_only
+from cae_compress.latent.mean_scale import MeanScale
 
 
 def sample_image():
@@ -186,8 +188,8 @@ def test_files_of_either_encoder_decode_to_identical_symbols_with_either_decoder
     lite = zoo.load(model_path=tiny_hyperprior, backend="litert")
     keras_model = zoo.load(model_path=tiny_hyperprior, backend="tensorflow")
     seen = []
-    original = hypercodec.MeanScale.decode
-    monkeypatch.setattr(hypercodec.MeanScale, "decode", lambda self, *a: (lambda out: seen.append(out[0]) or out)(original(self, *a)))
+    original = MeanScale.decode
+    monkeypatch.setattr(MeanScale, "decode", lambda self, *a: (lambda out: seen.append(out[0]) or out)(original(self, *a)))
     img = _photo_like(70, 90)
     symbols = {}
     for enc_name, enc in (("int8", lite), ("float", keras_model)):
@@ -338,7 +340,7 @@ def test_shipped_model_smooth_images_have_no_block_grid(shipped):
 
 
 def test_shipped_model_same_symbols_across_backends_on_the_sample(shipped):
-    if zoo.lite_only(shipped.name):
+    if lite_only(shipped.name):
         pytest.skip(f"{shipped.name} ships its LiteRT files only")
     keras_model = zoo.load(shipped.name, backend="tensorflow")
     img = sample_image()[:200, :300]

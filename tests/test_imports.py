@@ -3,7 +3,8 @@
 Read from the source with ``ast`` (every ``import`` and ``from ... import``,
 at the top of a module or inside a function), so a circle that only closes
 when some command runs is caught too.  The layers, bottom up, are the
-package's architecture: the container and I/O, the entropy models and the
+package's architecture: the container and I/O, the entropy models, the latent
+parts (whose training halves import TensorFlow only inside them) and the
 codecs (no TensorFlow), the backends that run networks, the Keras models
 (TensorFlow), finding and loading models, the container's dispatch, the
 evaluation and training, then the API and the CLI on top.
@@ -20,6 +21,7 @@ LAYERS = [
     ["cae_compress", "cae_compress.errors", "cae_compress.requires", "cae_compress._quiet", "cae_compress.io"],
     ["cae_compress.io.*", "cae_compress._tf", "cae_compress.evaluation.metrics", "cae_compress.entropy_models", "cae_compress.entropy_models.tables",
      "cae_compress.entropy_models.gaussian"],
+    ["cae_compress.latent", "cae_compress.latent.*"],
     ["cae_compress.codecs", "cae_compress.codecs.*", "cae_compress.runtime", "cae_compress.runtime.files", "cae_compress.training",
      "cae_compress.training.data", "cae_compress.training.distribute", "cae_compress.training.runs", "cae_compress.evaluation",
      "cae_compress.evaluation.results"],

@@ -14,6 +14,7 @@ import zlib
 
 import keras
 import numpy as np
+import pytest
 from keras import layers
 from PIL import Image
 from typer.testing import CliRunner
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from cae_compress import registry
 from cae_compress.cli import app
 from cae_compress.codecs.base import Codec
+from cae_compress.errors import CaeError
 from cae_compress.models import CAE, save_model
 from conftest import smooth_images
 
@@ -103,3 +105,53 @@ def test_every_registered_architecture_names_a_codec_that_reads_what_it_writes()
         assert registry.entropy_coded(name) == codec_class.entropy_coded == (name in ("factorized", "hyperprior", "channel-context", "shallow"))
     versions = {a.codec_class().version for a in registry.ARCHITECTURES.values()}
     assert versions == {1, 2, 3}
+
+
+def test_architecture_options_parse_from_key_value_strings_and_refuse_what_they_do_not_know():
+    options = registry.parse_options("channel-context", ["synthesis_widths=128,64,32"])
+    assert options.synthesis_widths == (128, 64, 32)
+    assert registry.options_dict(options) == {"synthesis_widths": [128, 64, 32]}
+    assert registry.parse_options("shallow", ["hidden=16"]).hidden == 16
+    assert registry.parse_options("hyperprior", []).synthesis_widths is None
+    assert registry.parse_options("dense", []) is None
+    for name, pairs, message in (("dense", ["width=3"], "takes no architecture options"), ("hyperprior", ["widths=1,2,3"], "key one of: synthesis_widths"),
+                                 ("shallow", ["hidden=many"], "not a valid int"), ("hyperprior", ["synthesis_widths=8,8"], "three positive widths"),
+                                 ("hyperprior", ["synthesis_widths"], "expected key=value")):
+        with pytest.raises(CaeError, match=message):
+            registry.parse_options(name, pairs)
+
+
+def test_export_and_training_ask_the_model_never_its_class():
+    """No ``isinstance(x, SomeCAE)`` in models/ or training/: what a model does at export and evaluation is its own method."""
+    import ast
+    from pathlib import Path
+
+    root = Path(registry.__file__).parent
+    found = []
+    for path in [*(root / "models").glob("*.py"), *(root / "training").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance" and len(node.args) == 2:
+                names = [n.id if isinstance(n, ast.Name) else getattr(n, "attr", "") for n in ast.walk(node.args[1]) if isinstance(n, (ast.Name, ast.Attribute))]
+                found += [f"{path.name}:{node.lineno} {n}" for n in names if n.endswith("CAE") and n != "CAE"]
+    assert not found, found
+
+
+def test_builders_take_their_architecture_options():
+    from cae_compress.models import build_model
+
+    narrow = build_model("hyperprior", (64, 64, 3), 12, 8, options=registry.parse_options("hyperprior", ["synthesis_widths=8,6,4"]))
+    assert [narrow.decoder.get_layer(f"deconv_{i}").filters for i in range(3)] == [8, 6, 4]
+    shallow = build_model("shallow", (64, 64, 3), 12, 8, options=registry.parse_options("shallow", ["hidden=4"]))
+    assert shallow.decoder.get_layer("up").filters == 8  # two branches of `hidden` channels
+    assert build_model("hyperprior", (64, 64, 3), 12, 8).decoder.get_layer("deconv_2").filters == 8  # no options: the defaults
+    with pytest.raises(CaeError, match="takes no architecture options"):
+        build_model("dense", (32, 32, 3), 16, options=registry.parse_options("shallow", []))
+
+
+def test_a_training_run_checks_its_architecture_options_before_anything_runs(tmp_path):
+    from cae_compress.training.train import TrainConfig, train
+
+    with pytest.raises(CaeError, match="key one of: hidden"):
+        train(TrainConfig(model="shallow", dataset=str(tmp_path / "none.npz"), arch_options=("width=3",)), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    TrainConfig(model="shallow", arch_options=["hidden=4"]).validate()  # as read back from run.json: a list

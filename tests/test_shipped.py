@@ -8,7 +8,7 @@ import pytest
 from cae_compress import codec, zoo
 from cae_compress.errors import CaeError
 from cae_compress.runtime.files import ModelFiles
-from conftest import smooth_images
+from conftest import lite_only, smooth_images
 
 SHIPPED = sorted(zoo.shipped_models())
 pytestmark = pytest.mark.skipif(not SHIPPED, reason="no shipped models in this checkout")
@@ -19,7 +19,7 @@ def test_manifest_matches_the_files(name):
     path = zoo.shipped_models()[name]
     m = zoo.manifest(name)
     assert m["name"] == name and m["command"].startswith(("cae train", "python tools/gpu_train_hyperprior.py", "python tools/gpu_train_channel_context.py"))
-    if zoo.lite_only(name):  # shipped without its .keras file: the manifest says so
+    if lite_only(name):  # shipped without its .keras file: the manifest says so
         assert "lite_only" in m and "sha256" not in m
     else:
         assert m["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -35,7 +35,7 @@ def test_round_trip_and_backends_agree(name):
     img = smooth_images(1, 72, seed=12)[0][:, :50]
     data = codec.encode(lite, img)
     a = codec.decode(lite, data)
-    if zoo.lite_only(name):
+    if lite_only(name):
         with pytest.raises(CaeError, match="shipped with its LiteRT files only"):
             zoo.load(name, backend="tensorflow")
     else:

@@ -45,7 +45,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SLICES = 4  # as cae_compress.codecs.channel_context.SLICES (this script runs where cae_compress may not import)
+SLICES = 4  # as cae_compress.latent.channel_context.SLICES (this script runs where cae_compress may not import)
 CONTEXT_WIDTH = 64  # the mean contexts' hidden width (channel_context.CONTEXT_WIDTH)
 TOP_LAMBDAS = (0.0932, 0.18, 0.36)  # --top-anchors: rate anchors above the hyperprior's (channel_context.TOP_LAMBDAS), for qualities up to ~2 bpp
 
@@ -137,7 +137,7 @@ def model_class():
                     sc[1].conv.bias.copy_(last_b[a:b])
 
         def code(self, x, level):
-            """As the hyperprior's, slice after slice with the contexts (channel_context.ChannelContextCAE.code_latents)."""
+            """As the hyperprior's, slice after slice with the contexts (cae_compress.latent.channel_context.ChannelContext.likelihood)."""
             y, z_hat, z_noisy = self.analyse(x, level)
             hyper_mean = self._chain(self.h_mean, z_hat, lambda t: F.leaky_relu(t, 0.01))
             features = F.relu(self.h_scale[1](F.relu(self.h_scale[0](z_hat))))

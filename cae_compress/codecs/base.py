@@ -16,7 +16,7 @@ header and checks it, and never looks inside:
 A codec names the file version it writes (``version``) and those it reads
 (``reads``), the networks it runs (``networks``: ``NAME.<network>.tflite``
 on LiteRT, the Keras model's sub-model of that name on TensorFlow), and
-whether it has a continuous quality (``qualities``, ``-q``/``--bpp``; such
+whether it has a continuous quality (``variable_rate``, ``-q``/``--bpp``; such
 a codec also gives ``analyse(pixels)``, whose result ``compress(...,
 analysis=...)`` codes at any quality, so ``--bpp`` analyses once) and
 encode efforts above 1 (``max_effort``; ``compress(..., refine=...)`` then
@@ -47,7 +47,7 @@ class Codec:
     optional_networks: tuple[str, ...] = ()  # networks loaded where the model has them (the hyperprior family's fast_decoder)
     fast = False  # whether decompress(..., fast=True) runs a cheaper synthesis (cae decode --fast)
     entropy_coded = False  # integer codes range-coded under a learned entropy model (a rate curve in cae bench)
-    qualities = False  # a continuous quality (-q 0-100, --bpp)
+    variable_rate = False  # a continuous quality (-q 0-100, --bpp): every rate from one model
     max_effort = 1  # --effort above 1: encode-time refinement (needs the Keras model)
     options: tuple[str, ...] = ()  # the keyword options compress takes beyond the protocol's (the container passes only these)
 
@@ -66,6 +66,11 @@ class Codec:
         self.backend = backend
         self.keras_path = Path(keras_path) if keras_path is not None else None
         self.cae = None  # the Keras model, when loaded on TensorFlow (export, inspect, --effort)
+
+    @property
+    def qualities(self) -> bool:
+        """Deprecated name of :attr:`variable_rate` (``codec.py`` and ``evaluation`` read it still)."""
+        return self.variable_rate
 
     @property
     def channels(self) -> int:

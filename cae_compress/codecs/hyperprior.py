@@ -9,9 +9,8 @@ height).
 
 The codec is put together from parts:
 
-* four networks, on either backend: ``encoder`` (analysis), ``hyper_encoder``
-  (hyper-analysis), ``hyper_mean`` (the means of the codes) and ``decoder``
-  (synthesis), run on windows of nearly equal size, each with :data:`MARGIN`
+* three networks, on either backend: ``encoder`` (analysis), ``hyper_encoder``
+  (hyper-analysis) and ``decoder`` (synthesis), run on windows of nearly equal size, each with :data:`MARGIN`
   positions of context, which covers their receptive fields, and at most
   :data:`WINDOW_AREA` code positions in all (``layouts.window_grid``): the
   synthesis gives the pixels of the whole image, bit for bit, with no seams,
@@ -21,11 +20,14 @@ The codec is put together from parts:
 * the hyper-codes' entropy model: per-channel integer tables
   (``entropy_models.tables``);
 * the codes' entropy model, given the hyper-codes: a latent part
-  (:class:`MeanScale`) that derives each code's mean and exact integer scale
-  index from the hyper-codes and codes the symbols with the Gaussian
-  conditional (``entropy_models.gaussian``).  A context model is another
-  latent part with the same three methods (``parameters``, ``encode``,
-  ``decode``), composed into a codec the same way.
+  (``cae_compress.latent``, the interface ``latent.base.LatentPart``) that
+  derives each code's parameters from the hyper-codes and codes the symbols:
+  :class:`~cae_compress.latent.mean_scale.MeanScale` here (a mean and an
+  exact integer scale index per value, the Gaussian conditional of
+  ``entropy_models.gaussian``, the means from its own network
+  ``hyper_mean``); the registry names another for a context model
+  (``latent.channel_context.ChannelContext``), given to the codec as
+  ``latent=``, and adds the part's networks to the codec's.
 
 The gains, the integer scale network and the integer tables are numpy and
 integers, stored in ``NAME.hyper.npz`` at export and the same for both
@@ -50,14 +52,15 @@ import numpy as np
 
 from cae_compress.codecs.base import Codec
 from cae_compress.codecs.layouts import window_grid
-from cae_compress.entropy_models.gaussian import GaussianConditional, IntegerScaleNet
 from cae_compress.entropy_models.tables import Tables, decode_symbols, encode_symbols
 from cae_compress.errors import CaeError
+from cae_compress.latent.base import LatentPart
+from cae_compress.latent.mean_scale import MeanScale
 
 STRIDE = 16  # pixels per code position along each side
 PAD = 64  # images are padded (edge pixels repeated) to a multiple of this: one hyper-code position
 WINDOW_AREA = 600  # code positions per window with its context at most (a 12 MP photo: windows of 23x25)
-MARGIN = 2  # code positions of context around each window (32 pixels: the synthesis reaches 1.9 positions, the analysis 1.9)
+MARGIN = 2  # code positions of context around each window (32 pixels: the synthesis reaches 1.9 positions, the analysis 1.9; models.receptive measures them, tests check every architecture)
 HYPER_STRIDE = PAD // STRIDE  # code positions per hyper-code position along each side
 BAND = 12  # hyper-code rows per band of the code stream (48 code rows), written by the encoder into the record
 HYPER_MARGIN = 3  # hyper-code rows of context for a band's means and scales (the hyper-synthesis sees < 3 rows either side)
@@ -92,37 +95,6 @@ def _crc(symbols: np.ndarray, crc: int = 0) -> int:
     return zlib.crc32(np.ascontiguousarray(symbols, "<i4").tobytes(), crc) & 0xFFFFFFFF
 
 
-class MeanScale:
-    """The codes given the hyper-codes, in one pass: a float mean and an exact integer scale index per value (Minnen et al. 2018, no context).
-
-    ``parameters(z_symbols)`` gives, for the code rows of those hyper-code
-    rows, a tuple of arrays indexed by code row (here the means and the
-    scale indices); ``encode``/``decode`` code one band's symbols with them.
-    Whatever picks a symbol's table is integer: the scale index comes from
-    the integer hyper-codes through the integer network.
-    """
-
-    def __init__(self, mean_net, scale_net: IntegerScaleNet, conditional: GaussianConditional):
-        self.mean_net, self.scale_net, self.conditional = mean_net, scale_net, conditional
-
-    def parameters(self, z_symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean = np.asarray(self.mean_net(z_symbols.astype(np.float32)[None]))[0]
-        return mean, self.scale_net(z_symbols)
-
-    def encode(self, enc, y: np.ndarray, params) -> np.ndarray:
-        """Round codes ``y`` (gained) against their means and code them; returns the symbols."""
-        mean, index = params
-        symbols = self.conditional.quantize(y - mean, index)
-        self.conditional.encode(enc, symbols, index)
-        return symbols
-
-    def decode(self, dec, params, label: str) -> tuple[np.ndarray, np.ndarray]:
-        """The symbols of one band and the codes they stand for (gained: symbols plus means)."""
-        mean, index = params
-        symbols = self.conditional.decode(dec, index, label)
-        return symbols, symbols.astype(np.float32) + mean
-
-
 @dataclass
 class Analysis:
     """An image as the analysis saw it, before any quality applies: the padded pixels and the codes without gains."""
@@ -137,13 +109,14 @@ class HyperpriorCodec(Codec):
     version = 3
     entropy_coded = True
     reads = (3,)
-    networks = ("encoder", "hyper_encoder", "hyper_mean", "decoder")
+    networks = ("encoder", "hyper_encoder", "decoder")  # and the latent part's (MeanScale: hyper_mean), added by the registry
     optional_networks = ("fast_decoder",)  # a cheaper synthesis of the same codes, where the model has one (decompress(..., fast=True))
-    qualities = True
+    latent_part: type[LatentPart] = MeanScale  # the latent part unless the registry names another (latent=)
+    variable_rate = True
     max_effort = len(EFFORT_STEPS)
     options = ("refine", "analysis")
 
-    def __init__(self, nets, meta, entropy=None, **identity):
+    def __init__(self, nets, meta, entropy=None, *, latent: type[LatentPart] | None = None, **identity):
         super().__init__(nets, meta, entropy, **identity)
         if entropy is None:
             raise CaeError(f"{self.name}: no hyperprior parameters; run 'cae export'")
@@ -151,7 +124,7 @@ class HyperpriorCodec(Codec):
             self.gain = np.asarray(entropy["gain"], np.float32)
             self.inverse_gain = np.asarray(entropy["inverse_gain"], np.float32)
             self.hyper = Tables(json.loads(str(entropy["z_tables"])))
-            self.latent = MeanScale(nets["hyper_mean"], IntegerScaleNet.from_arrays(entropy), GaussianConditional.from_arrays(entropy))
+            self.latent = (latent or self.latent_part).from_export(nets, entropy, self.code_length)
             self.fast_inverse_gain = np.asarray(entropy["fast_inverse_gain"], np.float32) if "fast_inverse_gain" in entropy else None
             self.default_quality = int(meta.get("default_quality", DEFAULT_QUALITY))
         except (KeyError, ValueError, TypeError) as exc:
@@ -255,8 +228,9 @@ class HyperpriorCodec(Codec):
         z_stream = encode_symbols(z_symbols.reshape(-1, z.shape[-1]), self.hyper)
         crc = _crc(z_symbols)
         enc = constriction.stream.queue.RangeEncoder()
+        state = self.latent.start()
         for z0, z1, params in self._bands(z_symbols, band):
-            symbols = self.latent.encode(enc, y[z0 * HYPER_STRIDE : z1 * HYPER_STRIDE], params)
+            symbols = self.latent.encode(enc, y[z0 * HYPER_STRIDE : z1 * HYPER_STRIDE], params, state)
             crc = _crc(symbols, crc)
         record = RECORD.pack(int(round(quality)), crc, band)
         return [z_stream, enc.get_compressed().astype("<u4").tobytes()], record
@@ -327,6 +301,7 @@ class _BandRows:
         self.codec, self.dec, self.inverse_gain, self.label = codec, dec, inverse_gain, label
         self.crc = _crc(z_symbols)
         self.bands = codec._bands(z_symbols, band)
+        self.state = codec.latent.start()
         self.held: list[tuple[int, np.ndarray]] = []  # (first code row, dequantized rows)
         self.end = 0  # code rows decoded so far
 
@@ -335,7 +310,7 @@ class _BandRows:
         if step is None:
             return False
         z0, z1, params = step
-        symbols, y = self.codec.latent.decode(self.dec, params, self.label)
+        symbols, y = self.codec.latent.decode(self.dec, params, self.label, self.state)
         self.crc = _crc(symbols, self.crc)
         self.held.append((z0 * HYPER_STRIDE, y * self.inverse_gain))
         self.end = z1 * HYPER_STRIDE

@@ -191,6 +191,35 @@ def _depth_to_space(x: np.ndarray, s: int) -> np.ndarray:
     return x.reshape(h, w, s, s, c // (s * s)).transpose(0, 2, 1, 3, 4).reshape(h * s, w * s, c // (s * s))
 
 
+def subpixel_kernel(kernel: np.ndarray, stride: int) -> np.ndarray:
+    """The kernel of the convolution that, followed by depth-to-space, equals a 'same' transposed one.
+
+    A transposed convolution of stride ``s`` and odd size ``k`` with 'same'
+    padding writes output pixel ``s*m + a`` from inputs ``m + u`` with tap
+    ``t = a + p - s*u`` (``p = (k - s) // 2``).  For each phase ``(a, b)`` that
+    is a small ordinary convolution; all phases together are one convolution
+    with ``s*s*out`` channels, which depth-to-space interleaves.
+    """
+    k = kernel.shape[0]
+    c_out, c_in = kernel.shape[2], kernel.shape[3]
+    p = (k - stride) // 2
+    reach = (k + stride - 1) // stride  # taps each phase can use on each side, at most
+    size = 2 * reach + 1
+    sub = np.zeros((size, size, c_in, stride * stride * c_out), kernel.dtype)
+    for a in range(stride):
+        for b in range(stride):
+            phase = (a * stride + b) * c_out
+            for u in range(-reach, reach + 1):
+                ty = a + p - stride * u
+                for v in range(-reach, reach + 1):
+                    tx = b + p - stride * v
+                    if 0 <= ty < k and 0 <= tx < k:
+                        sub[u + reach, v + reach, :, phase : phase + c_out] = kernel[ty, tx].T
+    used = np.flatnonzero(np.abs(sub).sum(axis=(1, 2, 3)) + np.abs(sub).sum(axis=(0, 2, 3)))
+    trim = min(used.min(), size - 1 - used.max()) if used.size else 0
+    return sub[trim : size - trim, trim : size - trim]
+
+
 class IntegerScaleNet:
     """The scale branch as integers: rounded hyper-codes (H, W, N) -> table indices (4H, 4W, M).
 
@@ -267,6 +296,23 @@ class IntegerScaleNet:
             bias_bits = WEIGHT_BITS + (input_bits if i == 0 else ACTIVATION_BITS)
             out.append((np.round(kernel * 2.0**WEIGHT_BITS), np.round(bias * 2.0**bias_bits), up))
         return cls(out, input_bits)
+
+    @classmethod
+    def from_keras(cls, layers, input_bits: int = 0) -> "IntegerScaleNet":
+        """:meth:`from_float` of a chain of Keras layers (those with weights, in order: convolutions, transposed ones of stride
+        ``s`` written as a convolution followed by depth-to-space, :func:`subpixel_kernel`), ReLU between them."""
+        out = []
+        for layer in layers:
+            weights = layer.get_weights()
+            if not weights:
+                continue
+            kernel, bias = (np.asarray(v, np.float64) for v in weights)
+            if "Transpose" in type(layer).__name__:
+                s = layer.strides[0]
+                out.append((subpixel_kernel(kernel, s), np.tile(bias, s * s), s))
+            else:
+                out.append((kernel, bias, 1))
+        return cls.from_float(out, input_bits)
 
     def arrays(self, prefix: str = "scale") -> dict[str, np.ndarray]:
         d = {}

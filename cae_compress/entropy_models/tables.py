@@ -60,11 +60,6 @@ class Tables:
         """Integer codes (n, channels) clamped into each channel's range."""
         return np.clip(symbols, self.offsets, self.offsets + self.sizes - 1)
 
-    def bits(self, symbols: np.ndarray) -> float:
-        """The ideal code length in bits of clamped integer codes (n, channels) under the tables."""
-        s = self.clamp(symbols) - self.offsets
-        return float(sum(-np.log2(p[s[:, c]]).sum() for c, p in enumerate(self._probabilities)))
-
 
 def encode_symbols(symbols: np.ndarray, tables: Tables) -> bytes:
     """Range-code integer codes of shape (n, channels); returns the compressed bytes."""

@@ -274,7 +274,7 @@ def run_bench(
     if not qualities or any(not 0 <= q <= 100 for q in qualities):
         raise CaeError("--qualities takes values between 0 and 100")
     for model in models:
-        if efforts != (1,) and model.qualities:
+        if efforts != (1,) and model.variable_rate:
             for effort in efforts:
                 codec.check_effort(model, effort)
     images, x_train = load_bench_images(dataset, limit)
@@ -285,7 +285,7 @@ def run_bench(
     for model, label in zip(models, bench_labels(models)):
         channels = model.tile_shape[2]
         model_images = [to_channels(im, channels) for im in images]
-        if model.qualities:
+        if model.variable_rate:
             sizes = None
             default = getattr(model, "default_quality", 50)
             for effort in efforts:

@@ -7,8 +7,15 @@ whole model.  A CAE saves to and loads from one ``.keras`` file with
 :func:`save_model` / :func:`load_model`, architecture and value range included.
 
 Pixel values enter the model in its ``value_range``: [0, 1] for ``dense`` and
-``deep``, [-1, 1] for ``single-layer`` (as published).  :func:`to_model_range`
-and :func:`from_model_range` convert uint8 pixels both ways.
+``deep``, [-1, 1] for ``single-layer`` (as published);
+``cae_compress.io.pixels.to_model_range`` and ``from_model_range`` convert
+uint8 pixels both ways.
+
+What export and training need of a model they ask the model, whatever its
+class: :attr:`CAE.entropy_file` and :meth:`CAE.entropy_params` (what
+``models.export`` stores of its entropy model) and :meth:`CAE.evaluate_tiles`
+(``training.train.evaluate``).  A new architecture overrides them; nothing
+outside its module checks its type.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from keras import ops
 
 from cae_compress import registry
 from cae_compress.errors import CaeError
+from cae_compress.evaluation.metrics import reconstruction_metrics
 from cae_compress.io.files import atomic_write
+from cae_compress.io.pixels import from_model_range, to_model_range
 
 DEFAULT_ARCHITECTURE = "dense"
 
@@ -78,6 +87,21 @@ class CAE(keras.Model):
     @property
     def code_length(self) -> int:
         return int(np.prod(self.code_shape))
+
+    # ------------------------------------------------------ export, evaluation
+    entropy_file: str | None = None  # the entropy model's arrays go to NAME.<entropy_file>.npz; None: inline in NAME.lite.json
+
+    def entropy_params(self):
+        """What the runtime needs of this model's entropy model, made from its weights (``models.export.describe``):
+        JSON-able tables (inline in ``lite.json``), a dict of arrays (when :attr:`entropy_file` names their ``.npz``), or None."""
+        return None
+
+    def evaluate_tiles(self, tiles: np.ndarray, batch_size: int = 256) -> dict:
+        """Loss and pixel metrics on uint8 ``tiles``, reconstructions rounded to uint8 (``training.train.evaluate``)."""
+        x = to_model_range(tiles, self.value_range)
+        recon = np.concatenate([self(x[i : i + batch_size], training=False).numpy() for i in range(0, len(x), batch_size)])
+        loss = self.loss_scale * float(np.mean(np.square(recon - x)))
+        return {"loss": loss, **reconstruction_metrics(tiles, from_model_range(recon, self.value_range)), "tiles": int(len(tiles))}
 
     def get_config(self):
         return {
@@ -151,9 +175,13 @@ def build_model(
     filters: int | None = None,
     l2_penalty: float = 0.0,
     l1_code: float = 0.0,
+    options=None,
 ) -> CAE:
-    """Build an untrained CAE of architecture ``arch`` (any registered one, see ``cae_compress.registry``)."""
-    return registry.get(arch).build(tuple(input_shape), code_length, filters, l2_penalty, l1_code)
+    """Build an untrained CAE of architecture ``arch`` (any registered one, see ``cae_compress.registry``).
+
+    ``options``: the architecture's own options (``registry.parse_options``), for an architecture that has them.
+    """
+    return registry.get(arch).build(tuple(input_shape), code_length, filters, l2_penalty, l1_code, options=options)
 
 
 # ------------------------------------------------------------------------ losses

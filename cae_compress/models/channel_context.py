@@ -23,7 +23,10 @@ the features through to the hyperprior's last scale layer), and training
 moves on from there.
 
 Everything else (transforms, gains, hyper-codes, banding, the file) is the
-hyperprior's; the codec is ``cae_compress.codecs.channel_context``.
+hyperprior's.  This module holds the Keras networks; the latent part
+``cae_compress.latent.channel_context`` holds what they mean (the slices'
+likelihood in training, the integer arrays at export, the coding at run
+time), and the registry composes it with the hyperprior codec.
 Training minimises the same loss, the contexts seeing the decoded
 (straight-through rounded) codes of the slices before; ``--effort``
 refines through the same likelihood.
@@ -35,11 +38,10 @@ import numpy as np
 
 from cae_compress._tf import tf  # noqa: F401  (quiet import first)
 import keras
-from keras import layers, ops
+from keras import layers
 
-from cae_compress.codecs.channel_context import SLICES, slice_bounds  # the slices, as the codec codes them
-from cae_compress.entropy_models.gaussian import ACTIVATION_BITS, GaussianConditional, IntegerScaleNet
-from cae_compress.models.hyperprior import LAMBDAS, M, N, S, HyperpriorCAE, build_hyperprior_model, widths_from_flags
+from cae_compress.latent.channel_context import SLICES, slice_bounds  # the slices, as the latent part codes them
+from cae_compress.models.hyperprior import LAMBDAS, M, N, S, HyperpriorCAE, HyperpriorOptions, build_hyperprior_model, widths_from_flags
 
 TOP_LAMBDAS = (0.0932, 0.18, 0.36)  # rate anchors above the hyperprior's (CompressAI's top two and one more), for qualities up to ~2 bpp
 CONTEXT_WIDTH = 64  # hidden width of the context networks
@@ -79,32 +81,9 @@ class ChannelContextCAE(HyperpriorCAE):
             setattr(self, f"scale_context_{i}", sc)
         self._scale_features = keras.Model(self.hyper_scale.input, self.hyper_scale.layers[-1].input)
 
-    def code_latents(self, y, z_hat, rounding, noise=None, training=False):
-        """Slice after slice: means and scales from the hyper-codes and the slices before (see the module)."""
-        h, w = ops.shape(y)[1], ops.shape(y)[2]
-        hyper_mean, hyper_scale = self.hyper_synthesis(z_hat, h, w, training)
-        features = self._scale_features(z_hat, training=training)[:, :h, :w]
-        decoded, symbols, nats = [], [], 0.0
-        for i, (a, b) in enumerate(slice_bounds(int(y.shape[-1]), self.slices)):
-            mean, scale = hyper_mean[..., a:b], hyper_scale[..., a:b]
-            if i:
-                mean = mean + self.mean_contexts[i - 1](ops.concatenate(decoded, axis=-1), training=training)
-                log_scale = self.scale_contexts[i - 1](ops.concatenate([features, *symbols], axis=-1), training=training)
-                scale = GaussianConditional.scale_of(log_scale)
-            r = rounding(y[..., a:b] - mean)
-            residual = r if noise is None else y[..., a:b] + noise[..., a:b] - mean
-            nats = nats + ops.sum(ops.log(GaussianConditional.likelihood(residual, scale)), axis=(1, 2, 3))
-            decoded.append(r + mean)
-            symbols.append(r)
-        return ops.concatenate(decoded, axis=-1), nats
-
-    def context_params(self) -> dict:
-        """Each slice's scale context as an integer network reading fixed-point inputs, for ``NAME.hyper.npz``."""
-        params = {"slices": np.array(self.slices, np.int32)}
-        for i, context in enumerate(self.scale_contexts, start=1):
-            convs = [(np.asarray(k, np.float64), np.asarray(b, np.float64), 1) for k, b in (layer.get_weights() for layer in context.layers[1:])]
-            params.update(IntegerScaleNet.from_float(convs, input_bits=ACTIVATION_BITS).arrays(f"context_{i}"))
-        return params
+    def scale_features(self, z_hat, training=False):
+        """The scale branch's hidden features (its last layer's input) of the rounded hyper-codes: what the scale contexts read."""
+        return self._scale_features(z_hat, training=training)
 
     # ----------------------------------------------------------------- saving
     def get_config(self):
@@ -126,9 +105,9 @@ def build_channel_context_model(n: int = N, m: int = M, s: int = S, slices: int 
     return build_hyperprior_model(n, m, s, ChannelContextCAE, synthesis, fast, slices=slices, lambdas=tuple(lambdas), name="channel_context")
 
 
-def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> ChannelContextCAE:
-    """The registry's builder (``cae train`` flags), as the hyperprior's."""
-    return build_channel_context_model(*widths_from_flags(input_shape, code_length, filters, "channel-context"))
+def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code, options: HyperpriorOptions = HyperpriorOptions()) -> ChannelContextCAE:
+    """The registry's builder (``cae train`` flags and the hyperprior's options), as the hyperprior's."""
+    return build_channel_context_model(*widths_from_flags(input_shape, code_length, filters, "channel-context"), synthesis=options.synthesis_widths)
 
 
 def warm_start(model: ChannelContextCAE, hyperprior: HyperpriorCAE) -> None:

@@ -22,45 +22,12 @@ import keras
 
 from cae_compress import registry
 from cae_compress._quiet import quiet_stderr
-from cae_compress.codecs.hyperprior import PARAMS
-from cae_compress.entropy_models.factorized import integer_tables
-from cae_compress.entropy_models.gaussian import GaussianConditional, IntegerScaleNet
+from cae_compress.entropy_models.gaussian import subpixel_kernel as _subpixel_kernel  # also the integer scale networks'
 from cae_compress.errors import CaeError
 from cae_compress.io.files import atomic_write
 from cae_compress.models import fingerprint
-from cae_compress.models.factorized import RateCAE
-from cae_compress.models.hyperprior import HyperpriorCAE
 from cae_compress.models.layers import GDN
 from cae_compress.runtime.files import ModelFiles
-
-
-def _subpixel_kernel(kernel: np.ndarray, stride: int) -> np.ndarray:
-    """The kernel of the convolution that, followed by depth-to-space, equals a 'same' transposed one.
-
-    A transposed convolution of stride ``s`` and odd size ``k`` with 'same'
-    padding writes output pixel ``s*m + a`` from inputs ``m + u`` with tap
-    ``t = a + p - s*u`` (``p = (k - s) // 2``).  For each phase ``(a, b)`` that
-    is a small ordinary convolution; all phases together are one convolution
-    with ``s*s*out`` channels, which depth-to-space interleaves.
-    """
-    k = kernel.shape[0]
-    c_out, c_in = kernel.shape[2], kernel.shape[3]
-    p = (k - stride) // 2
-    reach = (k + stride - 1) // stride  # taps each phase can use on each side, at most
-    size = 2 * reach + 1
-    sub = np.zeros((size, size, c_in, stride * stride * c_out), kernel.dtype)
-    for a in range(stride):
-        for b in range(stride):
-            phase = (a * stride + b) * c_out
-            for u in range(-reach, reach + 1):
-                ty = a + p - stride * u
-                for v in range(-reach, reach + 1):
-                    tx = b + p - stride * v
-                    if 0 <= ty < k and 0 <= tx < k:
-                        sub[u + reach, v + reach, :, phase : phase + c_out] = kernel[ty, tx].T
-    used = np.flatnonzero(np.abs(sub).sum(axis=(1, 2, 3)) + np.abs(sub).sum(axis=(0, 2, 3)))
-    trim = min(used.min(), size - 1 - used.max()) if used.size else 0
-    return sub[trim : size - trim, trim : size - trim]
 
 
 # A layer of stride 4 or more whose one sub-pixel kernel would do more than this many multiplications per useful
@@ -232,36 +199,14 @@ def _convert(model, int8: bool = False) -> bytes:
         return converter.convert()
 
 
-def hyperprior_params(cae) -> dict:
-    """The numpy half of a trained hyperprior model: gains, integer scale network, integer tables (``NAME.hyper.npz``)."""
-    layers = []
-    for name in ("scale_0", "scale_1", "scale_2"):
-        layer = cae.hyper_scale.get_layer(name)
-        kernel, bias = (np.asarray(v, np.float64) for v in layer.get_weights())
-        if "Transpose" in type(layer).__name__:
-            s = layer.strides[0]
-            layers.append((_subpixel_kernel(kernel, s), np.tile(bias, s * s), s))
-        else:
-            layers.append((kernel, bias, 1))
-    params = {
-        "gain": np.asarray(cae.gain, np.float32),
-        "inverse_gain": np.asarray(cae.inverse_gain, np.float32),
-        **IntegerScaleNet.from_float(layers).arrays(),
-        **GaussianConditional.arrays(),
-        "z_tables": np.array(json.dumps(integer_tables(cae.prior))),
-    }
-    params.update(cae.context_params())  # a context model's integer parts
-    if getattr(cae, "fast_decoder", None) is not None:  # the fast synthesis' own inverse gains
-        params["fast_inverse_gain"] = np.asarray(cae.fast_inverse_gain, np.float32)
-    return params
-
-
 def describe(cae, files: ModelFiles) -> tuple[dict, object]:
     """What ``NAME.lite.json`` says of ``cae`` (architecture, shapes, value range, fingerprint) and its entropy model's tables.
 
     The tables are those already exported for these weights when there are
     any (re-exporting on another machine must not change them), else made
-    now: a factorized model's per-channel tables, a hyperprior's arrays.
+    now by the model (``cae.entropy_params()``: a factorized model's
+    per-channel tables, a hyperprior's arrays with its latent part's, none
+    for a dense-code model).
     """
     meta = {
         "arch": cae.arch,
@@ -273,21 +218,18 @@ def describe(cae, files: ModelFiles) -> tuple[dict, object]:
     if hasattr(cae, "default_quality"):  # a model with a continuous quality: the one cae encode uses without -q
         meta["default_quality"] = cae.default_quality
     exported = _existing(files, meta["fingerprint"])
-    if isinstance(cae, HyperpriorCAE):
-        path = files.npz(PARAMS)
-        entropy = files.entropy() if exported is not None and path.is_file() else hyperprior_params(cae)
-    elif isinstance(cae, RateCAE):
-        entropy = exported.get("entropy") if exported is not None else integer_tables(cae.prior)
-    else:
-        entropy = None
+    if cae.entropy_file is not None:  # arrays in NAME.<entropy_file>.npz
+        entropy = files.entropy() if exported is not None and files.npz(cae.entropy_file).is_file() else cae.entropy_params()
+    else:  # tables inline in NAME.lite.json, or none
+        entropy = exported.get("entropy") if exported is not None else cae.entropy_params()
     return meta, entropy
 
 
 def export_lite(cae, keras_path: str | Path) -> list[Path]:
     """Convert ``cae``'s networks to LiteRT files beside ``keras_path`` and describe them in ``NAME.lite.json``.
 
-    The networks are those its codec runs (``registry`` -> codec ->
-    ``networks``).  A model with an ``int8_head`` (network -> last layer of
+    The networks are those its architecture runs (``registry``: its codec's
+    and its latent part's ``networks``).  A model with an ``int8_head`` (network -> last layer of
     its int8 part, e.g. the hyperprior's analysis) gets that network as two
     files: the head quantized to int8 and the rest in float, run one after
     the other (``NAME.lite.json`` lists them under ``parts``).
@@ -296,8 +238,7 @@ def export_lite(cae, keras_path: str | Path) -> list[Path]:
     meta, entropy = describe(cae, files)
     int8_head = getattr(cae, "int8_head", {})
     written, parts = [], {}
-    codec = registry.get(cae.arch).codec_class()
-    for name in codec.networks + tuple(n for n in codec.optional_networks if getattr(cae, n, None) is not None):
+    for name in registry.get(cae.arch).networks(lambda n: getattr(cae, n, None) is not None):
         sub, path = getattr(cae, name), files.tflite(name)
         if name in int8_head:
             head, tail = _split(sub, int8_head[name])
@@ -307,10 +248,11 @@ def export_lite(cae, keras_path: str | Path) -> list[Path]:
             written.append(atomic_write(path, _convert(sub)))
     if parts:
         meta["parts"] = parts
-    if isinstance(cae, HyperpriorCAE):  # made once here (kept when these weights have them already), used by every backend
-        if _existing(files, meta["fingerprint"]) is None or not files.npz(PARAMS).is_file():
-            written.append(atomic_write(files.npz(PARAMS), write=lambda tmp: np.savez_compressed(tmp, **entropy)))
-        meta["entropy"] = f"{PARAMS}.npz"
+    if cae.entropy_file is not None:  # made once here (kept when these weights have them already), used by every backend
+        path = files.npz(cae.entropy_file)
+        if _existing(files, meta["fingerprint"]) is None or not path.is_file():
+            written.append(atomic_write(path, write=lambda tmp: np.savez_compressed(tmp, **entropy)))
+        meta["entropy"] = f"{cae.entropy_file}.npz"
     elif entropy is not None:
         meta["entropy"] = entropy
     written.append(atomic_write(files.lite_json, (json.dumps(meta, indent=2) + "\n").encode()))

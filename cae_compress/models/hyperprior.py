@@ -29,6 +29,8 @@ of this module (``tools/gpu_train_hyperprior.py``), loaded here by
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +39,13 @@ from cae_compress._tf import tf
 import keras
 from keras import layers, ops
 
-from cae_compress.codecs.hyperprior import DEFAULT_QUALITY, STRIDE, quality_position  # shared with the TensorFlow-free codec
-from cae_compress.entropy_models.factorized import FactorizedPrior
+from cae_compress import registry
+from cae_compress.codecs.hyperprior import DEFAULT_QUALITY, PARAMS, STRIDE, quality_position  # shared with the TensorFlow-free codec
+from cae_compress.entropy_models.factorized import FactorizedPrior, integer_tables
 from cae_compress.entropy_models.gaussian import GaussianConditional
 from cae_compress.errors import CaeError
+from cae_compress.evaluation.metrics import reconstruction_metrics
+from cae_compress.io.pixels import from_model_range, to_model_range
 from cae_compress.models import RateDistortionCAE
 from cae_compress.models.layers import GDN
 
@@ -168,6 +173,11 @@ class HyperpriorCAE(RateDistortionCAE):
         log_scale = self.hyper_scale(z_hat, training=training)[:, :height, :width]
         return mean, GaussianConditional.scale_of(log_scale)
 
+    @property
+    def latent_part(self):
+        """The latent part of this model's architecture (``cae_compress.latent``; the registry names it)."""
+        return registry.get(self.arch).latent_class()
+
     def code_latents(self, y, z_hat, rounding, noise=None, training=False):
         """The codes as the synthesis sees them (``y_hat``, gained) and their information content in nats, per image.
 
@@ -175,13 +185,10 @@ class HyperpriorCAE(RateDistortionCAE):
         stochastic Gumbel annealing in encode-time refinement, plain rounding
         when evaluating); ``noise`` (training), if given, replaces the
         rounding in the rate term by additive uniform noise.  The one place
-        where the codes meet their entropy model on the TensorFlow side: a
-        context model overrides this.
+        where the codes meet their entropy model on the TensorFlow side: the
+        latent part's ``likelihood`` (``cae_compress.latent``).
         """
-        mean, scale = self.hyper_synthesis(z_hat, ops.shape(y)[1], ops.shape(y)[2], training)
-        r = rounding(y - mean)
-        residual = r if noise is None else y + noise - mean
-        return r + mean, ops.sum(ops.log(GaussianConditional.likelihood(residual, scale)), axis=(1, 2, 3))
+        return self.latent_part.likelihood(self, y, z_hat, rounding, noise, training)
 
     def hyper_nats(self, z):
         """The information content of the hyper-codes ``z`` (rounded or noisy) under their prior, in nats, per image."""
@@ -215,9 +222,37 @@ class HyperpriorCAE(RateDistortionCAE):
         loss = ops.mean(lambdas * mse_each + bpp_each)
         return {"loss": loss, **self._pixel_terms(x, x_hat), "bpp": ops.mean(bpp_each)}
 
-    def context_params(self) -> dict:
-        """Arrays a context model adds to ``NAME.hyper.npz`` (its integer networks); none here."""
-        return {}
+    # ------------------------------------------------------ export, evaluation
+    entropy_file = PARAMS  # NAME.hyper.npz
+
+    def entropy_params(self) -> dict:
+        """The numpy half (``NAME.hyper.npz``): gains, the hyper-codes' integer tables, the latent part's integer arrays
+        (``export_arrays``), and a fast synthesis' own inverse gains where the model has one."""
+        params = {
+            "gain": np.asarray(self.gain, np.float32),
+            "inverse_gain": np.asarray(self.inverse_gain, np.float32),
+            **self.latent_part.export_arrays(self),
+            "z_tables": np.array(json.dumps(integer_tables(self.prior))),
+        }
+        if self.fast_decoder is not None:
+            params["fast_inverse_gain"] = np.asarray(self.fast_inverse_gain, np.float32)
+        return params
+
+    def evaluate_tiles(self, tiles: np.ndarray, batch_size: int = 256) -> dict:
+        """Metrics at the middle rate anchor, codes rounded as in the codec; ``bpp`` their information content."""
+        x = to_model_range(tiles, self.value_range)
+        level = len(self.lambdas) // 2
+        recon, bits = [], 0.0
+        for i in range(0, len(x), batch_size):
+            part = x[i : i + batch_size]
+            x_hat, b = self.forward(part, np.full((len(part),), level, "int32"), training=False)
+            recon.append(np.asarray(x_hat))
+            bits += float(np.sum(np.asarray(b)))
+        recon = np.concatenate(recon)
+        metrics = reconstruction_metrics(tiles, from_model_range(recon, self.value_range))
+        bpp = bits / int(np.prod(tiles.shape[:3]))
+        weight = self.lambdas[level]  # the distortion's weight (the factorized models' lmbda weighs the rate instead)
+        return {"loss": weight * metrics["mse"] + bpp, **metrics, "bpp": bpp, "lambda": weight, "tiles": int(len(tiles))}
 
     # LiteRT runs the analysis up to gdn_2 (all but its last convolution) on int8: on all of Kodak that costs
     # +0.39 % BD-rate against the float analysis and at most 0.022 dB (at quality 100); the synthesis stays float32
@@ -285,9 +320,21 @@ def widths_from_flags(input_shape, code_length, filters, arch: str = "hyperprior
     return n, code_length if code_length != 128 else M, min(S, n)
 
 
-def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> HyperpriorCAE:
-    """The registry's builder (``cae train`` flags)."""
-    return build_hyperprior_model(*widths_from_flags(input_shape, code_length, filters))
+@dataclass(frozen=True)
+class HyperpriorOptions:
+    """The hyperprior family's own build options (``registry.parse_options``: ``synthesis_widths=128,64,32``)."""
+
+    synthesis_widths: tuple[int, ...] | None = None  # the channels of the synthesis' three hidden stages (default: the transform width each)
+
+    def check(self) -> None:
+        w = self.synthesis_widths
+        if w is not None and (len(w) != 3 or min(w) <= 0):
+            raise CaeError(f"synthesis_widths takes three positive widths, got {','.join(map(str, w))}")
+
+
+def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code, options: HyperpriorOptions = HyperpriorOptions()) -> HyperpriorCAE:
+    """The registry's builder (``cae train`` flags, and the architecture's options)."""
+    return build_hyperprior_model(*widths_from_flags(input_shape, code_length, filters), synthesis=options.synthesis_widths)
 
 
 def synthesis_widths(folder: str | Path) -> tuple[int, ...]:

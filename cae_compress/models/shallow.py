@@ -15,13 +15,14 @@ That is 3.3k multiply-accumulates per pixel as transposed convolutions
 LiteRT runs (a 13x13 kernel at stride 8 leaves most taps of each phase's
 3x3 window zero).  The synthesis reaches 1.2 code positions, inside the
 codec's window margin, so the files, the codec and the entropy model are
-the channel-context model's (version 3, ``codecs.channel_context``); only
+the channel-context model's (version 3, latent part ``latent.channel_context``); only
 the network that turns codes into pixels differs, and the analysis learns
 codes for it (trained jointly: ``tools/gpu_slot.py --arch shallow``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from cae_compress._tf import tf  # noqa: F401  (quiet import first)
 import keras
 from keras import layers, ops
 
+from cae_compress.errors import CaeError
 from cae_compress.models.channel_context import TOP_LAMBDAS, ChannelContextCAE, build_channel_context_model
 from cae_compress.models.hyperprior import LAMBDAS, M, N, S, widths_from_flags
 
@@ -80,9 +82,20 @@ def build_shallow_model(n: int = N, m: int = M, s: int = S, lambdas=LAMBDAS + TO
     return shallow
 
 
-def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code) -> ChannelContextCAE:
+@dataclass(frozen=True)
+class ShallowOptions:
+    """The ``shallow`` model's own build options (``registry.parse_options``: ``hidden=16``)."""
+
+    hidden: int = HIDDEN  # channels between the synthesis' two layers (each branch of ``up``)
+
+    def check(self) -> None:
+        if self.hidden <= 0:
+            raise CaeError(f"hidden must be positive, got {self.hidden}")
+
+
+def build_from_flags(input_shape, code_length, filters, l2_penalty, l1_code, options: ShallowOptions = ShallowOptions()) -> ChannelContextCAE:
     """The registry's builder (``cae train`` flags, as the channel-context model's: ``--filters`` the analysis width, ``--code-length`` the code channels)."""
-    return build_shallow_model(*widths_from_flags(input_shape, code_length, filters, arch="shallow"), lambdas=LAMBDAS)
+    return build_shallow_model(*widths_from_flags(input_shape, code_length, filters, arch="shallow"), lambdas=LAMBDAS, hidden=options.hidden)
 
 
 def load_torch_export(model: ChannelContextCAE, folder) -> None:

@@ -35,9 +35,8 @@ import numpy as np
 from cae_compress import __version__, registry
 from cae_compress._quiet import quiet_stderr
 from cae_compress.errors import FAILURE, CaeError
-from cae_compress.evaluation.metrics import reconstruction_metrics
 from cae_compress.io.files import atomic_write, make_folder
-from cae_compress.io.pixels import from_model_range, to_model_range
+from cae_compress.io.pixels import to_model_range
 from cae_compress.training.data import eval_pipeline, load_dataset, train_pipeline
 from cae_compress.training.distribute import STRATEGIES, is_chief, make_strategy
 
@@ -77,6 +76,7 @@ class TrainConfig:
     cosine: bool = False
     init_from: str | None = None
     loss: str = "mse"
+    arch_options: tuple[str, ...] = ()  # the architecture's own options as key=value strings (registry.parse_options)
 
     @property
     def rate(self) -> bool:
@@ -87,6 +87,8 @@ class TrainConfig:
     def validate(self) -> None:
 
         registry.get(self.model)
+        self.arch_options = tuple(self.arch_options)  # a list once read back from run.json
+        registry.parse_options(self.model, self.arch_options)
         self.scales = tuple(int(f) for f in self.scales)  # a list once read back from run.json
         if not self.scales or min(self.scales) < 1:
             raise CaeError(f"--scales takes positive integers, got {','.join(map(str, self.scales)) or 'nothing'}")
@@ -224,54 +226,13 @@ def _best_val_loss(history_csv: Path) -> float | None:
 
 
 def evaluate(model, tiles: np.ndarray, batch_size: int = 256) -> dict:
-    """Loss and pixel metrics of ``model`` on uint8 ``tiles`` (reconstructions rounded to uint8).
+    """Loss and pixel metrics of ``model`` on uint8 ``tiles`` (reconstructions rounded to uint8): the model's own ``evaluate_tiles``.
 
     For a rate model the codes are rounded as in the codec, and ``bpp`` is
     their information content under the learned prior, in bits per pixel
     (the coder's output is within 0.1% of it, plus the file header).
     """
-    from cae_compress.models.factorized import RateCAE
-    from cae_compress.models.hyperprior import HyperpriorCAE
-
-    if isinstance(model, HyperpriorCAE):
-        return _evaluate_hyperprior(model, tiles, batch_size)
-    if isinstance(model, RateCAE):
-        return _evaluate_rate(model, tiles, batch_size)
-    x = to_model_range(tiles, model.value_range)
-    recon = np.concatenate([model(x[i : i + batch_size], training=False).numpy() for i in range(0, len(x), batch_size)])
-    loss = model.loss_scale * float(np.mean(np.square(recon - x)))
-    return {"loss": loss, **reconstruction_metrics(tiles, from_model_range(recon, model.value_range)), "tiles": int(len(tiles))}
-
-
-def _evaluate_rate(model, tiles: np.ndarray, batch_size: int) -> dict:
-    x = to_model_range(tiles, model.value_range)
-    recon, bits = [], 0.0
-    for i in range(0, len(x), batch_size):
-        y = np.rint(np.asarray(model.encoder(x[i : i + batch_size], training=False)))
-        bits -= float(np.sum(np.log2(np.asarray(model.prior(y)))))
-        recon.append(np.asarray(model.decoder(y, training=False)))
-    recon = np.concatenate(recon)
-    pixels = int(np.prod(tiles.shape[:3]))
-    metrics = reconstruction_metrics(tiles, from_model_range(recon, model.value_range))
-    bpp = bits / pixels
-    return {"loss": metrics["mse"] + model.lmbda * bpp, **metrics, "bpp": bpp, "lmbda": model.lmbda, "tiles": int(len(tiles))}
-
-
-def _evaluate_hyperprior(model, tiles: np.ndarray, batch_size: int) -> dict:
-    """Metrics of the hyperprior model at its middle rate anchor, codes rounded as in the codec."""
-    x = to_model_range(tiles, model.value_range)
-    level = len(model.lambdas) // 2
-    recon, bits = [], 0.0
-    for i in range(0, len(x), batch_size):
-        part = x[i : i + batch_size]
-        x_hat, b = model.forward(part, np.full((len(part),), level, "int32"), training=False)
-        recon.append(np.asarray(x_hat))
-        bits += float(np.sum(np.asarray(b)))
-    recon = np.concatenate(recon)
-    metrics = reconstruction_metrics(tiles, from_model_range(recon, model.value_range))
-    bpp = bits / int(np.prod(tiles.shape[:3]))
-    weight = model.lambdas[level]  # the distortion's weight (the factorized models' lmbda weighs the rate instead)
-    return {"loss": weight * metrics["mse"] + bpp, **metrics, "bpp": bpp, "lambda": weight, "tiles": int(len(tiles))}
+    return model.evaluate_tiles(tiles, batch_size)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -326,7 +287,8 @@ def train(
     placement = make_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)
     with placement.strategy.scope():
-        model = build_model(config.model, dataset.tile_shape, config.code_length, config.filters, config.l2_penalty, config.l1_code)
+        options = registry.parse_options(config.model, config.arch_options)
+        model = build_model(config.model, dataset.tile_shape, config.code_length, config.filters, config.l2_penalty, config.l1_code, options=options)
         if config.rate and hasattr(model, "lmbda"):  # the hyperprior trains every rate anchor at once
             model.lmbda = config.lmbda
         if config.init_from and not resume:
@@ -351,7 +313,7 @@ def train(
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
             "versions": {"cae_compress": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
             "dataset": {"name": dataset.name, "tile_shape": list(dataset.tile_shape), "train": dataset.train_size, "validation": len(dataset.x_val), "test": len(dataset.x_test)},
-            "model": {"arch": model.arch, "code_shape": list(model.code_shape), "code_length": model.code_length, "parameters": int(model.count_params()), "value_range": list(model.value_range), **({"lmbda": model.lmbda} if hasattr(model, "lmbda") else {})},
+            "model": {"arch": model.arch, "code_shape": list(model.code_shape), "code_length": model.code_length, "parameters": int(model.count_params()), "value_range": list(model.value_range), **({"lmbda": model.lmbda} if hasattr(model, "lmbda") else {}), **({"options": registry.options_dict(options)} if options is not None else {})},
             "status": "running",
         }
     meta["status"] = "running"
