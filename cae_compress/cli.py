@@ -118,6 +118,7 @@ def train(
     strategy: str = typer.Option("default", "--strategy", help="default (one device), mirrored (all local GPUs, or CAE_CPU_REPLICAS CPU devices) or multi-worker (cluster from TF_CONFIG)."),
     cache: bool = typer.Option(False, "--cache", help="Keep decoded training data in memory after the first epoch (folders stream otherwise)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    arch_option: List[str] = typer.Option([], "--arch-option", help="The architecture's own option, KEY=VALUE, repeatable: hyperprior and channel-context synthesis_widths=128,64,32; shallow hidden=16 (recorded in the run's run.json)."),
 ):
     """Train an autoencoder; writes a run folder with TensorBoard logs, checkpoints, model and results."""
     require_tensorflow("cae train")
@@ -130,7 +131,7 @@ def train(
         optimizer=optimizer, learning_rate=learning_rate, lr_decay=lr_decay, l2_penalty=l2_penalty, l1_code=l1_code,
         grayscale=grayscale, tile_size=tile_size, val_split=val_split, seed=seed, device=device,
         strategy=strategy, cache=cache, lmbda=lmbda, cosine=cosine, init_from=init_from, scales=int_list(scales, "--scales"),
-        flip=flip, loss=loss,
+        flip=flip, loss=loss, arch_options=tuple(arch_option),
     )
     if not resume:
         config.validate()  # before TensorFlow loads: bad flags fail fast
