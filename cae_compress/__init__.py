@@ -9,7 +9,7 @@ Importing the package is cheap: these are loaded on first use, and
 TensorFlow only by the modules that need it (models, training, --effort).
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 import os as _os
 

@@ -43,6 +43,7 @@ def test_every_release_and_format_version_is_covered():
     assert {e["model"] for e in INDEX.values() if e["release"] == "0.2.0"} >= {"hyperprior"}
     assert {e["model"] for e in INDEX.values() if e["release"] == "0.3.0"} >= {"hyperprior", "cifar10-64", "cifar10-128", "cifar10-256"}
     assert {e["model"] for e in INDEX.values() if e["release"] == "0.4.0"} >= {"channel-context"}
+    assert {e["version"] for e in INDEX.values() if e["release"] == "0.5.0"} == {4}  # the chunked container (metadata, alpha)
     assert all("fast_decoded_sha256" in e for e in INDEX.values() if e["model"] == "channel-context")
 
 
