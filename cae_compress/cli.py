@@ -304,7 +304,10 @@ def bench(
     if efforts != (1,):
         require_tensorflow(f"--effort {effort}")
     quals = int_list(qualities, "--qualities") if qualities else bench_lib.HYPER_QUALITIES
-    rows = bench_lib.run_bench(runtimes, dataset, dtype, limit, chosen, efforts=efforts, qualities=quals, fast=fast)
+    from cae_compress.api import warnings_on_stderr
+
+    with warnings_on_stderr():  # a test image's reductions (16-bit samples, frames, CMYK): one 'cae: warning:' line each
+        rows = bench_lib.run_bench(runtimes, dataset, dtype, limit, chosen, efforts=efforts, qualities=quals, fast=fast)
     if as_json:
         import json
 

@@ -99,9 +99,12 @@ def test_bench_on_a_folder_of_photos(rgb_model_path, tmp_path):
 
     for i, img in enumerate(smooth_images(3, 50, seed=2)):
         Image.fromarray(img[:, : 30 + 7 * i]).save(tmp_path / f"{i}.png")
+    deep = (smooth_images(1, 50, seed=3)[0][..., 0].astype(np.uint16) * 257)[:, :40]  # a 16-bit grey photo: reduced, and said
+    Image.fromarray(deep).save(tmp_path / "deep.png")
     r = runner.invoke(app, ["bench", "--dataset", str(tmp_path), "--model-path", str(rgb_model_path), "--baselines", "jpeg,webp,pca"])
     assert r.exit_code == 0, r.stderr
     assert [line.split()[0] for line in r.stdout.splitlines()[2:]] == ["cae", "jpeg", "webp"]  # no PCA without a training split
+    assert "cae: warning: " in r.stderr and "16-bit samples reduced to 8 bits" in r.stderr and "CaeWarning" not in r.stderr
 
 
 def test_bench_errors(tiny_npz, rgb_model_path, tmp_path, monkeypatch):
