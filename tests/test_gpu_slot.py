@@ -179,3 +179,22 @@ def test_the_cheaper_decoder_costs_a_tenth_learns_and_its_keras_model_computes_a
     psnr = 10 * np.log10(255.0**2 / np.mean((decoded.astype(float) - img) ** 2))
     print(f"shallow after 40 CPU steps: {8 * len(data) / img[..., 0].size:.3f} bpp, {psnr:.2f} dB")
     assert psnr > 15
+
+
+def test_a_fast_synthesis_is_distilled_from_a_slots_packed_weights(slot, tmp_path):
+    """``tools/gpu_train_synthesis.py --teacher NAME.npz``: the next slot distils a ``--fast`` synthesis for the weights the last one made."""
+    import gpu_slot
+
+    from cae_compress.models.hyperprior import synthesis_widths
+
+    folder, _ = slot
+    packed = folder / "out" / "cc.npz"
+    out = tmp_path / "fast"
+    r = subprocess.run([sys.executable, str(TOOLS / "gpu_train_synthesis.py"), "--photos", str(folder / "photos"), "--teacher", str(packed),
+                        "--widths", "64,32,16", "--out", str(out), "--ckpt", str(tmp_path / "ckpt.pt"), "--device", "cpu", "--batch", "2",
+                        "--crop", "64", "--max-steps", "2"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "done: step 2" in r.stdout and synthesis_widths(out) == (64, 32, 16)
+    arrays, _ = gpu_slot.read_weights(str(packed))
+    with np.load(out / "analysis.npz") as a:  # the teacher's analysis, untouched, as the packed file has it
+        assert np.array_equal(a["conv_1/kernel"], arrays["analysis/conv_1/kernel"].astype(np.float32))

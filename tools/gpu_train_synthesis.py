@@ -37,6 +37,7 @@ import os
 import shutil
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -125,7 +126,7 @@ def student_model(teacher, widths, sample_codes, sample_level):
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--photos", required=True)
-    p.add_argument("--teacher", required=True, help="a folder of the trained model's .npz weights")
+    p.add_argument("--teacher", required=True, help="a folder of the trained model's .npz weights, or a GPU slot's packed NAME.npz (e.g. weights/cc-slot1.npz)")
     p.add_argument("--widths", default="128,64,32", help="the student synthesis' hidden widths (the teacher's: 128,128,128)")
     p.add_argument("--out", required=True)
     p.add_argument("--ckpt", required=True)
@@ -146,6 +147,12 @@ def main() -> None:
     widths = tuple(int(v) for v in args.widths.split(","))
     if len(widths) != 3 or min(widths) < 1:
         p.error("--widths takes three positive numbers, e.g. 128,64,32")
+    if os.path.isfile(args.teacher):  # a slot's packed file (13 MiB travels; its 26 MB of float32 groups are made here)
+        import gpu_slot
+        import import_gpu_run
+
+        arrays, _ = gpu_slot.read_weights(args.teacher)
+        args.teacher = str(import_gpu_run.unpack(arrays, Path(args.out).parent / (Path(args.teacher).stem + "-teacher")))
     dev = hp.device(args.device, args.seed)
     teacher, lambdas = teacher_model(args.teacher, dev)
     images = hp.load_photos(args.photos, dev)
