@@ -100,13 +100,19 @@ def _throughput(fn, item, pixels: int, repeats: int = 3) -> float:
     return pixels / best / 1e6
 
 
-def synthesis_only(model, image: np.ndarray) -> float:
-    """Megapixels per second of the model's synthesis alone on ``image``'s code grid (every window; codes of zeros: the cost does not depend on them)."""
+def synthesis_run(model, shape) -> callable:
+    """A call of the model's synthesis alone over the code grid of an image of ``shape`` (every window; codes of zeros: the cost does not depend on them)."""
     from cae_compress.codecs import hyperprior as hp_codec
 
-    rows, cols = (-(-v // hp_codec.PAD) * hp_codec.PAD // hp_codec.STRIDE for v in image.shape[:2])
+    rows, cols = (-(-v // hp_codec.PAD) * hp_codec.PAD // hp_codec.STRIDE for v in shape[:2])
     y = np.zeros((rows, cols, int(model.code_shape[-1]) if hasattr(model, "code_shape") else 192), np.float32)
-    return _throughput(lambda _: model._synthesis(lambda a, b: y[a:b], rows, cols), None, image.shape[0] * image.shape[1])
+    return lambda: model._synthesis(lambda a, b: y[a:b], rows, cols)
+
+
+def synthesis_only(model, image: np.ndarray) -> float:
+    """Megapixels per second of the model's synthesis alone on ``image``'s code grid (:func:`synthesis_run`)."""
+    run = synthesis_run(model, image.shape)
+    return _throughput(lambda _: run(), None, image.shape[0] * image.shape[1])
 
 
 def in_process(model, image: np.ndarray, also=()) -> dict[str, tuple[float, float]]:

@@ -2,10 +2,10 @@
 
     python benchmarks/synthesis_vs_webp.py MODEL.keras [MODEL2.keras ...] [--images ../shared/data/kodak] [--runs 5]
 
-The photo is the first of ``--images`` enlarged to 4000x3000 (Lanczos), as
-in ``benchmarks/speed.py``.  Each model's synthesis runs over the photo's
-whole code grid, window by window as ``cae decode`` runs it (codes of zeros:
-the cost does not depend on them); the baseline opens a WebP (quality 75,
+The photo is the first of ``--images`` enlarged to 4000x3000
+(``benchmarks/speed.py``'s ``big_photo``).  Each model's synthesis runs over
+the photo's whole code grid, window by window as ``cae decode`` runs it
+(``speed.synthesis_run``); the baseline opens a WebP (quality 75,
 method 4) of the photo and writes the PNG at ``cae decode``'s PNG level.
 Each is run ``--runs`` times, alternating, after a warm-up; medians of the
 wall and CPU seconds (the process' CPU time, all threads), and their ratio
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,8 +25,8 @@ import numpy as np
 from PIL import Image
 
 from cae_compress import zoo
-from cae_compress.codecs import hyperprior as hp
 from cae_compress.io.images import PNG_LEVEL
+from speed import big_photo, synthesis_run  # benchmarks/, this script's folder
 
 
 def main(argv=None) -> None:
@@ -35,7 +36,8 @@ def main(argv=None) -> None:
     p.add_argument("--runs", type=int, default=5)
     args = p.parse_args(argv)
     first = sorted(Path(args.images).glob("*.png"))[0]
-    photo = Image.open(first).convert("RGB").resize((4000, 3000), Image.LANCZOS)
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Image.open(big_photo(first, Path(tmp) / "big.png")).convert("RGB")
     image = np.asarray(photo)
     buf = io.BytesIO()
     photo.save(buf, "WEBP", quality=75, method=4)
@@ -44,14 +46,9 @@ def main(argv=None) -> None:
     def webp_to_png():
         Image.open(io.BytesIO(webp)).convert("RGB").save(io.BytesIO(), "PNG", compress_level=PNG_LEVEL)
 
-    def synthesis(model):
-        rows, cols = (-(-v // hp.PAD) * hp.PAD // hp.STRIDE for v in image.shape[:2])
-        y = np.zeros((rows, cols, int(model.code_shape[-1]) if hasattr(model, "code_shape") else 192), np.float32)
-        return lambda: model._synthesis(lambda a, b: y[a:b], rows, cols)
-
     jobs = {"Pillow: WebP -> PNG": webp_to_png}
     for path in args.models:
-        jobs[f"{path}: synthesis alone"] = synthesis(zoo.load(None, path, backend="litert"))
+        jobs[f"{path}: synthesis alone"] = synthesis_run(zoo.load(None, path, backend="litert"), image.shape)
     times = {k: ([], []) for k in jobs}
     for job in jobs.values():
         job()
