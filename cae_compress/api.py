@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import contextlib
-
 import json
 import numbers
 import os
@@ -99,8 +98,7 @@ def encode_files(
     runtime = zoo.load(model, model_path, backend)
     _check_model_flags(runtime, quality, bpp, effort)
     encoder = _FileEncoder(dict(model=model, model_path=model_path, backend=backend), quality, bpp, effort, dtype, compression, force,
-                           False if quiet else progress, quiet)
-    encoder.strip = strip
+                           False if quiet else progress, quiet, strip)
     encoder.runtime = runtime
     _say_model(runtime, verbose)
     return _run(planned, encoder, jobs, threads, "encode", recursive, quiet, verbose)
@@ -172,11 +170,10 @@ def _describe(job: files.Job, data: bytes, height: int, width: int, seconds: flo
 class _FileEncoder:
     """``cae encode``'s work on one file: read, encode at the settings, write; picklable, so worker processes run it too."""
 
-    def __init__(self, model: dict, quality, bpp, effort, dtype, compression, force, progress, quiet=False):
+    def __init__(self, model: dict, quality, bpp, effort, dtype, compression, force, progress, quiet=False, strip=False):
         self.model, self.quality, self.bpp, self.effort = model, quality, bpp, effort
-        self.dtype, self.compression, self.force, self.progress, self.quiet = dtype, compression, force, progress, quiet
+        self.dtype, self.compression, self.force, self.progress, self.quiet, self.strip = dtype, compression, force, progress, quiet, strip
         self.runtime = None
-        self.strip = False
 
     def __getstate__(self):
         return {**self.__dict__, "runtime": None}  # each process loads its own model
@@ -701,22 +698,26 @@ def compress(image, quality: int | None = None, *, bpp: float | None = None, eff
     ``TypeError``, a path that cannot be read its ``OSError``; TensorFlow is
     not imported (but for ``effort`` above 1).
     """
-    quality, bpp, effort = _check_python_settings(quality, bpp, effort)
+    quality, bpp, effort = _check_python_settings(quality, bpp, effort)  # bad settings and models fail before the image is read
     _check_model_argument(model)
     pixels, extras = as_picture(image)
-    return compress_picture(pixels, None if strip else extras, quality, bpp=bpp, effort=effort, model=model, stacklevel=3)
+    return _compress(pixels, None if strip else extras, quality, bpp, effort, model)
 
 
-def compress_picture(pixels: np.ndarray, extras=None, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None,
-                     stacklevel: int = 2) -> bytes:
+def compress_picture(pixels: np.ndarray, extras=None, quality: int | None = None, *, bpp: float | None = None, effort: int = 1, model=None) -> bytes:
     """:func:`compress` of an (H, W, C) uint8 array and the metadata to carry (:class:`~cae_compress.io.container.Extras`, or None)."""
     quality, bpp, effort = _check_python_settings(quality, bpp, effort)
+    return _compress(pixels, extras, quality, bpp, effort, model)
+
+
+def _compress(pixels: np.ndarray, extras, quality, bpp, effort, model) -> bytes:
+    """:func:`compress` of checked settings; a warning points at the caller of :func:`compress` or :func:`compress_picture`."""
     runtime, lock = _python_model(model)
     _check_model_flags(runtime, quality, bpp, effort, PY_NAMES)
     with lock:
         data, fits = codec.encode_fitting(runtime, pixels, quality, bpp, effort, extras=extras)
     if not fits:
-        warnings.warn(_no_fit("<image>", bpp, data, pixels), stacklevel=stacklevel)
+        warnings.warn(_no_fit("<image>", bpp, data, pixels), stacklevel=3)
     return data
 
 
