@@ -138,16 +138,25 @@ def load_torch_export(model: ChannelContextCAE, folder, others: int = 0) -> None
 
     from cae_compress.models.hyperprior import load_torch_export as load_hyperprior
 
-    seen = 0
-    with np.load(Path(folder) / "context.npz") as f:
-        for i, (mc, sc) in enumerate(zip(model.mean_contexts, model.scale_contexts), start=1):
-            for name, net in (("mean_context", mc), ("scale_context", sc)):
-                for j in range(2):
-                    layer = net.get_layer(f"{name}_{i}_{j}")
-                    layer.kernel.assign(f[f"{name}_{i}_{j}/kernel"])
-                    layer.bias.assign(f[f"{name}_{i}_{j}/bias"])
-                    seen += 2
+    seen = load_contexts(model, Path(folder) / "context.npz")
     load_hyperprior(model, folder, others=seen + others)
+
+
+def context_layers(model: ChannelContextCAE):
+    """``(key, layer)`` of every context layer, keyed as the mirror's ``context.npz`` names them (``mean_context_1_0``, ...)."""
+    for i, (mc, sc) in enumerate(zip(model.mean_contexts, model.scale_contexts), start=1):
+        for name, net in (("mean_context", mc), ("scale_context", sc)):
+            for j in range(2):
+                yield f"{name}_{i}_{j}", net.get_layer(f"{name}_{i}_{j}")
+
+
+def load_contexts(model: ChannelContextCAE, path) -> int:
+    """The contexts' kernels and biases from a ``context.npz``; how many weights that set."""
+    with np.load(path) as f:
+        for key, layer in context_layers(model):
+            layer.kernel.assign(f[f"{key}/kernel"])
+            layer.bias.assign(f[f"{key}/bias"])
+    return 2 * len(list(context_layers(model)))
 
 
 def export_torch_npz(model: ChannelContextCAE, folder) -> None:
@@ -159,11 +168,8 @@ def export_torch_npz(model: ChannelContextCAE, folder) -> None:
 
     export_hyperprior(model, folder)
     arrays = {"lambdas": np.asarray(model.lambdas, np.float64)}
-    for i, (mc, sc) in enumerate(zip(model.mean_contexts, model.scale_contexts), start=1):
-        for name, net in (("mean_context", mc), ("scale_context", sc)):
-            for j in range(2):
-                layer = net.get_layer(f"{name}_{i}_{j}")
-                arrays[f"{name}_{i}_{j}/kernel"], arrays[f"{name}_{i}_{j}/bias"] = np.asarray(layer.kernel), np.asarray(layer.bias)
+    for key, layer in context_layers(model):
+        arrays[f"{key}/kernel"], arrays[f"{key}/bias"] = np.asarray(layer.kernel), np.asarray(layer.bias)
     np.savez_compressed(Path(folder) / "context.npz", **arrays)
 
 

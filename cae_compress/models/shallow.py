@@ -32,7 +32,7 @@ import keras
 from keras import layers, ops
 
 from cae_compress.errors import CaeError
-from cae_compress.models.channel_context import TOP_LAMBDAS, ChannelContextCAE, build_channel_context_model
+from cae_compress.models.channel_context import TOP_LAMBDAS, ChannelContextCAE, build_channel_context_model, load_contexts
 from cae_compress.models.hyperprior import LAMBDAS, M, N, S, widths_from_flags
 
 HIDDEN = 12  # channels between the two layers (Yang & Mandt's two-layer synthesis)
@@ -108,15 +108,7 @@ def load_torch_export(model: ChannelContextCAE, folder) -> None:
     from cae_compress.models.hyperprior import load_torch_export as load_hyperprior
 
     folder = Path(folder)
-    seen = 0
-    with np.load(folder / "context.npz") as f:
-        for i, (mc, sc) in enumerate(zip(model.mean_contexts, model.scale_contexts), start=1):
-            for name, net in (("mean_context", mc), ("scale_context", sc)):
-                for j in range(2):
-                    layer = net.get_layer(f"{name}_{i}_{j}")
-                    layer.kernel.assign(f[f"{name}_{i}_{j}/kernel"])
-                    layer.bias.assign(f[f"{name}_{i}_{j}/bias"])
-                    seen += 2
+    seen = load_contexts(model, folder / "context.npz")
     with np.load(folder / "synthesis.npz") as f:
         syn = {k: f[k].astype(np.float32) for k in f.files}
     up = model.decoder.get_layer("up")
