@@ -46,8 +46,7 @@ from PIL import Image, ImageFile
 from cae_compress import api
 from cae_compress.errors import CaeError
 from cae_compress.io import format as fmt
-from cae_compress.io.container import Extras, exif_tiff, reset_orientation, reset_xmp_orientation
-from cae_compress.io.images import turned
+from cae_compress.io.images import carried, turned
 
 FORMAT = "CAE"
 MIME = "image/x-cae"
@@ -133,20 +132,8 @@ def _save(im: Image.Image, fp, filename) -> None:
         raise ValueError(f"unknown save option{'s' * (len(unknown) > 1)} for .cae: {', '.join(unknown)} (it takes {', '.join(OPTIONS + METADATA)}; .cae has no lossless mode)")
     options = {k: info[k] for k in OPTIONS if info.get(k) is not None}
     pixels, own = api.as_picture(im)  # reductions (16 bits, frames, CMYK) are said as warnings
-    exif = info.get("exif")
-    if isinstance(exif, Image.Exif):
-        exif = exif.tobytes()
-    exif = exif_tiff(exif)
-    if exif is not None and turned(im):  # the pixels are turned as im's own EXIF says: so say the EXIF and XMP written
-        exif = reset_orientation(exif)
-    xmp = info.get("xmp")
-    xmp = (xmp.encode("utf-8") if isinstance(xmp, str) else bytes(xmp)) if xmp else None
-    if xmp is not None and turned(im):
-        xmp = reset_xmp_orientation(xmp)
-    extras = Extras(
-        icc_profile=bytes(info["icc_profile"]) if info.get("icc_profile") else own.icc_profile,  # im.info's (a CMYK image's is dropped)
-        exif=exif, xmp=xmp,
-    )
+    # the options' EXIF and XMP; the pixels are turned as im's own EXIF says, so the orientation written is 1
+    extras = carried(info.get("icc_profile") or own.icc_profile, info.get("exif"), info.get("xmp"), turned(im))  # im.info's profile (a CMYK image's is dropped)
     fp.write(api.compress_picture(pixels, extras, **options))
 
 

@@ -155,24 +155,30 @@ def metadata(img: Image.Image) -> container.Extras:
     pixels get turned, so it is set to 1 in EXIF and XMP alike.
     """
     info = img.info
-    icc = info.get("icc_profile") or None
     exif = info.get("exif")
-    if isinstance(exif, Image.Exif):
-        exif = exif.tobytes()
     if not exif and img.format == "TIFF":  # a TIFF's own tags are its IFD0: keep those that describe the picture, not its strips
         tags = img.getexif()
         for tag in list(tags):
             if tag in _TIFF_STRUCTURE:
                 del tags[tag]
         exif = tags.tobytes() if len(tags) else None
+    return carried(info.get("icc_profile"), exif, info.get("xmp") or info.get("XML:com.adobe.xmp"), turned(img))
+
+
+def carried(icc, exif, xmp, turned_: bool) -> container.Extras:
+    """An ICC profile, EXIF (bytes, with or without JPEG's prefix, or an ``Image.Exif``) and XMP (bytes or text) as a ``.cae``
+    file carries them; ``turned_``: the pixels are turned as the EXIF said, so its orientation (and XMP's) is set to 1.
+    What :func:`metadata` reads from an image and the Pillow plugin's ``save`` takes as options."""
+    if isinstance(exif, Image.Exif):
+        exif = exif.tobytes()
     exif = container.exif_tiff(exif)
-    xmp = info.get("xmp") or info.get("XML:com.adobe.xmp") or None
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
-    if turned(img):
+    xmp = bytes(xmp) if xmp else None
+    if turned_:
         exif = None if exif is None else container.reset_orientation(exif)
-        xmp = None if xmp is None else container.reset_xmp_orientation(bytes(xmp))
-    return container.Extras(icc_profile=bytes(icc) if icc else None, exif=exif, xmp=bytes(xmp) if xmp else None)
+        xmp = None if xmp is None else container.reset_xmp_orientation(xmp)
+    return container.Extras(icc_profile=bytes(icc) if icc else None, exif=exif, xmp=xmp)
 
 
 def read_image(source: str | Path | bytes, name: str | None = None, quiet: bool = False) -> np.ndarray:
